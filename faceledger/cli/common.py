@@ -1,0 +1,106 @@
+"""What every command shares: error reporting, exit codes, progress bars, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from faceledger.errors import (
+    DatasetError,
+    FaceledgerError,
+    InputNotFoundError,
+    InvalidImageError,
+    InvalidParameterError,
+    ModelFileError,
+)
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+# Exit codes: 0 ok, 1 failed, 2 usage (typer's own), 3 bad input, 4 data not found, 5 model file.
+EXIT_CODES: dict[type[FaceledgerError], int] = {
+    InvalidImageError: 3,
+    InvalidParameterError: 3,
+    InputNotFoundError: 4,
+    DatasetError: 4,
+    ModelFileError: 5,
+}
+
+
+def exit_code_for(error: FaceledgerError) -> int:
+    for kind, code in EXIT_CODES.items():
+        if isinstance(error, kind):
+            return code
+    return 1
+
+
+def fail(error: FaceledgerError) -> typer.Exit:
+    err_console.print(f"[red]error[/red] {error.code}: {error.message}", highlight=False)
+    return typer.Exit(exit_code_for(error))
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn faceledger's errors into a message on stderr and the matching exit code."""
+    try:
+        yield
+    except FaceledgerError as error:
+        raise fail(error) from None
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """(set_total, advance) callbacks driving a progress bar on stderr."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield (
+            lambda total: progress.update(task, total=total),
+            lambda n: progress.advance(task, n),
+        )
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses, enums and numpy values as JSON-ready Python values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: to_plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_plain(value), indent=2) + "\n")

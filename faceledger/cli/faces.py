@@ -1,0 +1,172 @@
+"""``faceledger detect`` and ``faceledger compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from faceledger.cli.common import (
+    err_console,
+    exit_code_for,
+    fail,
+    out_console,
+    print_json,
+    reported_errors,
+    to_plain,
+)
+from faceledger.errors import FaceledgerError, NoFaceDetected
+from faceledger.vision import Face, FaceEngine, QualityLevel, gate_reasons
+
+DetectorOpt = Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn (robust, slow).")]
+UpsampleOpt = Annotated[
+    int | None, typer.Option(min=0, max=3, help="Image doublings before detection (auto if unset).")
+]
+
+
+def _face_row(face: Face, level: QualityLevel) -> dict[str, object]:
+    reasons = gate_reasons(face.quality, level)
+    return {
+        "box": to_plain(face.box),
+        "landmarks": to_plain(face.landmarks),
+        "confidence": face.confidence,
+        "detector": face.detector,
+        "quality": to_plain(face.quality),
+        "gate": {"level": level.value, "passed": not reasons, "reasons": to_plain(reasons)},
+    }
+
+
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object for all images.")
+    ] = False,
+    detector: DetectorOpt = "hog",
+    upsample: UpsampleOpt = None,
+    quality_filter: Annotated[
+        QualityLevel, typer.Option(help="Gate level whose verdict is shown per face.")
+    ] = QualityLevel.AUTO,
+) -> None:
+    """Find faces: box (pixels: left, top, width, height), confidence, quality, pose, gate."""
+    with reported_errors():
+        engine = FaceEngine(detector=detector, upsample=upsample)
+    results: list[dict[str, object]] = []
+    worst = 0
+    for path in images:
+        try:
+            faces = engine.detect(path)
+        except FaceledgerError as error:
+            worst = max(worst, exit_code_for(error))
+            results.append(
+                {"image": str(path), "error": {"code": error.code, "message": error.message}}
+            )
+            if not as_json:
+                err_console.print(
+                    f"[red]error[/red] {path}: {error.code}: {error.message}", highlight=False
+                )
+            continue
+        rows = [_face_row(face, quality_filter) for face in faces]
+        results.append({"image": str(path), "faces": rows})
+        if not as_json:
+            _print_table(path, faces, quality_filter)
+    if as_json:
+        print_json({"images": results})
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _print_table(path: Path, faces: list[Face], level: QualityLevel) -> None:
+    table = Table(title=f"{path} — {len(faces)} face(s)", title_justify="left")
+    for column in (
+        "#",
+        "box l,t,w,h",
+        "conf",
+        "bright",
+        "sharp",
+        "yaw/pitch/roll",
+        f"gate {level.value}",
+    ):
+        table.add_column(column)
+    for i, face in enumerate(faces, 1):
+        b, q = face.box, face.quality
+        reasons = gate_reasons(q, level)
+        table.add_row(
+            str(i),
+            f"{b.left:.0f},{b.top:.0f},{b.width:.0f},{b.height:.0f}",
+            f"{face.confidence:.1f}",
+            f"{q.brightness:.0f}",
+            f"{q.sharpness:.0f}",
+            f"{q.pose.yaw:.0f}/{q.pose.pitch:.0f}/{q.pose.roll:.0f}",
+            "pass" if not reasons else ", ".join(r.value for r in reasons),
+        )
+    out_console.print(table)
+
+
+def compare(
+    source: Annotated[Path, typer.Argument(help="Image whose largest face is compared.")],
+    target: Annotated[Path, typer.Argument(help="Image whose every face is compared.")],
+    threshold: Annotated[
+        float, typer.Option(min=0, max=100, help="Similarity (0-100) at which faces match.")
+    ] = 80.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    detector: DetectorOpt = "hog",
+    upsample: UpsampleOpt = None,
+) -> None:
+    """Compare the largest face of SOURCE with every face of TARGET."""
+    with reported_errors():
+        engine = FaceEngine(detector=detector, upsample=upsample)
+        source_faces = engine.analyze(source)
+        if not source_faces:
+            raise fail(NoFaceDetected(f"no face found in the source image {source}"))
+        probe = source_faces[0]
+        target_faces = engine.analyze(target)
+    matches = []
+    for face in target_faces:
+        match = engine.compare(probe, face)
+        matches.append(
+            {
+                "box": to_plain(face.box),
+                "similarity": match.similarity,
+                "distance": match.distance,
+                "false_match_rate": match.false_match_rate,
+                "fmr_upper_bound": match.fmr_upper_bound,
+                "match": match.similarity >= threshold,
+            }
+        )
+    if as_json:
+        print_json(
+            {
+                "source": str(source),
+                "source_face": to_plain(probe.box),
+                "target": str(target),
+                "threshold": threshold,
+                "faces": matches,
+            }
+        )
+        return
+    if not matches:
+        out_console.print(f"no face found in the target image {target}")
+        return
+    table = Table(title=f"{source} (largest face) vs {target}", title_justify="left")
+    for column in (
+        "#",
+        "box l,t,w,h",
+        "similarity",
+        "est. false match rate",
+        f"match at {threshold:g}",
+    ):
+        table.add_column(column)
+    for i, m in enumerate(matches, 1):
+        b = m["box"]
+        fmr = f"{'< ' if m['fmr_upper_bound'] else ''}{m['false_match_rate']:.2g}"
+        table.add_row(
+            str(i),
+            f"{b['left']:.0f},{b['top']:.0f},{b['width']:.0f},{b['height']:.0f}",
+            f"{m['similarity']:.2f}",
+            fmr,
+            "yes" if m["match"] else "no",
+        )
+    out_console.print(table)
+    out_console.print("A match is a candidate for a person to review, not an identification.")

@@ -1,0 +1,58 @@
+"""The one settings object. Every setting has a default, help text, and an environment variable.
+
+Environment variables are the field names upper-cased with the ``FACELEDGER_`` prefix, e.g.
+``FACELEDGER_EVAL_DATA=/srv/faces``. Bad values fail at start, not at first use.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_eval_data() -> Path:
+    # The evaluation data lives beside the project checkout, never inside it.
+    return _PROJECT_ROOT.parent / "shared" / "data"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "faceledger"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACELEDGER_", frozen=True)
+
+    eval_data: Path = Field(
+        default_factory=_default_eval_data,
+        description="Root of the evaluation data (holds lfw/, utkface/, samples/).",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where embeddings computed during evaluation are cached, by image hash.",
+    )
+    max_image_bytes: int = Field(
+        default=15 * 1024 * 1024, gt=0, description="Largest encoded image accepted, in bytes."
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000, gt=0, description="Largest decoded image accepted, in pixels."
+    )
+    min_image_side: int = Field(
+        default=80, ge=1, description="Smallest accepted width or height, in pixels."
+    )
+    workers: int = Field(
+        default=2, ge=1, le=64, description="Processes used by batch work such as evaluation."
+    )
+
+    @property
+    def lfw_dir(self) -> Path:
+        return self.eval_data / "lfw"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

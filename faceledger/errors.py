@@ -1,0 +1,62 @@
+"""One error hierarchy for the whole package.
+
+Every error carries a stable ``code`` (what programs match on) and a message a person can act on.
+Each interface maps these once: the HTTP layer to a status and JSON body, the CLI to an exit code.
+"""
+
+from __future__ import annotations
+
+
+class FaceledgerError(Exception):
+    """Base of every error faceledger raises on purpose."""
+
+    code: str = "FACELEDGER_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InvalidImageError(FaceledgerError):
+    """The bytes are not an image we accept.
+
+    ``code`` is one of EMPTY, UNSUPPORTED_FORMAT, TRUNCATED, TOO_LARGE, TOO_MANY_PIXELS, TOO_SMALL.
+    """
+
+    CODES = frozenset(
+        {"EMPTY", "UNSUPPORTED_FORMAT", "TRUNCATED", "TOO_LARGE", "TOO_MANY_PIXELS", "TOO_SMALL"}
+    )
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in self.CODES:
+            raise ValueError(f"unknown image error code {code!r}")
+        super().__init__(message, code=code)
+
+
+class NoFaceDetected(FaceledgerError):
+    code = "NO_FACE_DETECTED"
+
+
+class ModelFileError(FaceledgerError):
+    """A model file is missing, truncated or does not match its registered checksum."""
+
+    code = "MODEL_FILE_ERROR"
+
+
+class InvalidParameterError(FaceledgerError):
+    code = "INVALID_PARAMETER"
+
+
+class DatasetError(FaceledgerError):
+    """Evaluation data is missing or malformed."""
+
+    code = "DATASET_ERROR"
+
+
+class InputNotFoundError(FaceledgerError):
+    code = "NOT_FOUND"

@@ -1,0 +1,1 @@
+"""Datasets, metrics and reports. Uses the vision engine, never the store."""

@@ -1,0 +1,163 @@
+"""Embed a dataset's images, one face per image, in worker processes, with a cache.
+
+Evaluation images hold one subject each, centred (LFW's deep-funneled images are aligned so);
+when a detector finds several faces the one nearest the image centre is the subject.
+When no detector finds a face, a fixed centre box is embedded instead and the image is counted
+as such in every report: dropping those pairs would flatter the accuracy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceledger.evaluation.cache import EmbeddingCache
+from faceledger.imaging import sha256_hex
+from faceledger.vision import Box, Face, FaceEngine
+
+# Median HOG box on LFW deep-funneled 250x250 images, as shares of the image size.
+CENTRE_BOX = (0.268, 0.32, 0.432, 0.432)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """How evaluation images are turned into descriptors."""
+
+    detector: str = "hog"
+    upsample: int | None = 1
+    cnn_fallback: bool = True
+    flip_fusion: bool = True
+    jitter: int = 0
+
+    def engine(self) -> FaceEngine:
+        return FaceEngine(**asdict(self))
+
+    def key(self, engine_fingerprint: str) -> str:
+        text = f"{engine_fingerprint}|{sorted(asdict(self).items())}|centre={CENTRE_BOX}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    method: str  # "hog", "cnn" or "centre" (no face found: centre box)
+    vector: np.ndarray
+
+
+@dataclass
+class EmbedRun:
+    results: dict[str, Embedded]
+    computed: int
+    cached: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.computed / self.seconds if self.computed and self.seconds > 0 else 0.0
+
+    def count(self, method: str) -> int:
+        return sum(1 for e in self.results.values() if e.method == method)
+
+
+def subject_face(faces: Sequence[Face], width: int, height: int) -> Face | None:
+    """The face nearest the image centre (ties: the larger)."""
+    if not faces:
+        return None
+
+    def rank(face: Face) -> tuple[float, float]:
+        c = face.box.center
+        return (c.x - width / 2) ** 2 + (c.y - height / 2) ** 2, -face.box.area
+
+    return min(faces, key=rank)
+
+
+def centre_box(width: int, height: int) -> Box:
+    left, top, w, h = CENTRE_BOX
+    return Box(round(left * width), round(top * height), round(w * width), round(h * height))
+
+
+def embed_subject(engine: FaceEngine, image: np.ndarray) -> Embedded:
+    height, width = image.shape[:2]
+    face = subject_face(engine.detect(image), width, height)
+    method = face.detector if face is not None else "centre"
+    target: Face | Box = face if face is not None else centre_box(width, height)
+    (embedded,) = engine.embed(image, [target])
+    assert embedded.embedding is not None
+    return Embedded(method, embedded.embedding)
+
+
+_worker_engine: FaceEngine | None = None
+
+
+def _init_worker(pipeline: Pipeline) -> None:
+    global _worker_engine
+    _worker_engine = pipeline.engine()
+
+
+def _embed_files(paths: list[str]) -> list[tuple[str, Embedded]]:
+    assert _worker_engine is not None
+    return [(p, embed_subject(_worker_engine, _worker_engine.load(p))) for p in paths]
+
+
+def embed_images(
+    root: Path,
+    relpaths: Sequence[str],
+    pipeline: Pipeline,
+    *,
+    cache_dir: Path | None,
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 8,
+) -> EmbedRun:
+    """Embed the subject of each image under ``root``; results keyed by relative path."""
+    started = time.perf_counter()
+    hashes = {rel: sha256_hex((root / rel).read_bytes()) for rel in relpaths}
+    engine_fingerprint = FaceEngine.fingerprint_for(pipeline.flip_fusion, pipeline.jitter)
+    key = pipeline.key(engine_fingerprint)
+    cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
+    cached = cache.get_many(sorted(set(hashes.values())), key) if cache else {}
+    results: dict[str, Embedded] = {}
+    todo = []
+    for rel, sha in hashes.items():
+        if sha in cached:
+            method, vector = cached[sha]
+            results[rel] = Embedded(method, vector)
+        else:
+            todo.append(rel)
+    if progress and len(results):
+        progress(len(results))
+    compute_started = time.perf_counter()
+    batches = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+    if batches:
+        # One BLAS/OpenMP thread per worker: the workers are the parallelism.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        with ProcessPoolExecutor(
+            max_workers=max(1, min(workers, len(batches))),
+            initializer=_init_worker,
+            initargs=(pipeline,),
+        ) as pool:
+            absolute = [[str(root / rel) for rel in batch] for batch in batches]
+            for batch, done in zip(batches, pool.map(_embed_files, absolute), strict=True):
+                rows = []
+                for rel, (_, embedded) in zip(batch, done, strict=True):
+                    results[rel] = embedded
+                    rows.append((hashes[rel], key, embedded.method, embedded.vector))
+                if cache:
+                    cache.put_many(rows)
+                if progress:
+                    progress(len(batch))
+    if cache:
+        cache.close()
+    compute_seconds = time.perf_counter() - compute_started
+    return EmbedRun(
+        results,
+        computed=len(todo),
+        cached=len(relpaths) - len(todo),
+        seconds=compute_seconds if todo else time.perf_counter() - started,
+    )

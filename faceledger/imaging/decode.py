@@ -1,0 +1,161 @@
+"""Decode untrusted image bytes into an RGB ``uint8`` array of shape (height, width, 3).
+
+Every limit is checked from the header before the pixels are decoded, so a decompression bomb
+(a small file that claims a huge canvas) is refused without allocating its canvas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from faceledger.errors import InputNotFoundError, InvalidImageError
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What an accepted image may be. Defaults follow Amazon Rekognition's documented limits,
+    except the byte size, which is Rekognition's S3 limit rather than its 5 MB inline limit."""
+
+    max_bytes: int = 15 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    min_side: int = 80
+
+    @classmethod
+    def from_settings(cls) -> ImageLimits:
+        from faceledger.config import get_settings
+
+        s = get_settings()
+        return cls(s.max_image_bytes, s.max_image_pixels, s.min_image_side)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_image(source: str | Path | bytes, limits: ImageLimits | None = None) -> np.ndarray:
+    """Read an image from a path or bytes; see :func:`decode_image`."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return decode_image(bytes(source), limits)
+    limits = limits or ImageLimits()
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InputNotFoundError(f"no such file: {path}") from None
+    if path.is_dir():
+        raise InvalidImageError("UNSUPPORTED_FORMAT", f"{path} is a folder, not an image file")
+    if size > limits.max_bytes:  # refuse before reading a huge file into memory
+        raise _too_large(size, limits)
+    return decode_image(path.read_bytes(), limits)
+
+
+def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
+    """Decode image bytes to RGB ``uint8`` (height, width, 3), EXIF orientation applied.
+
+    Accepts JPEG, PNG, WebP, BMP, TIFF and GIF (first frame). Grayscale, palette, CMYK, 16-bit
+    and alpha images are converted; transparent pixels are laid over white.
+    Raises :class:`InvalidImageError` with code EMPTY, UNSUPPORTED_FORMAT, TRUNCATED, TOO_LARGE,
+    TOO_MANY_PIXELS or TOO_SMALL.
+    """
+    limits = limits or ImageLimits()
+    if not data:
+        raise InvalidImageError("EMPTY", "the image is empty (0 bytes)")
+    if len(data) > limits.max_bytes:
+        raise _too_large(len(data), limits)
+    image = _open_checked(data, limits)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImageError(
+            "TRUNCATED", f"the {image.format} image is truncated or corrupt ({exc})"
+        ) from None
+    image = _apply_orientation(image)
+    return _to_rgb_array(image)
+
+
+def _too_large(size: int, limits: ImageLimits) -> InvalidImageError:
+    return InvalidImageError(
+        "TOO_LARGE",
+        f"the image is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB",
+    )
+
+
+def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise InvalidImageError(
+            "TOO_MANY_PIXELS", "the image claims far more pixels than any accepted image"
+        ) from None
+    except UnidentifiedImageError:
+        raise InvalidImageError(
+            "UNSUPPORTED_FORMAT",
+            "not a recognised image; send JPEG, PNG, WebP, BMP, TIFF or GIF",
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImageError("TRUNCATED", f"the image header is unreadable ({exc})") from None
+    if image.format not in ACCEPTED_FORMATS:
+        raise InvalidImageError(
+            "UNSUPPORTED_FORMAT",
+            f"{image.format} images are not accepted; send JPEG, PNG, WebP, BMP, TIFF or GIF",
+        )
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise InvalidImageError(
+            "TOO_MANY_PIXELS",
+            f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
+            f"the limit is {limits.max_pixels / 1e6:.1f} megapixels",
+        )
+    if min(width, height) < limits.min_side:
+        raise InvalidImageError(
+            "TOO_SMALL",
+            f"the image is {width}x{height}; both sides must be at least {limits.min_side} px",
+        )
+    return image
+
+
+def _apply_orientation(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image) or image
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+        # A damaged EXIF block should not cost the picture; it is shown as stored.
+        return image
+
+
+def _to_rgb_array(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
+        gray = _high_depth_to_uint8(np.asarray(image), sixteen_bit=mode.startswith("I;16"))
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _high_depth_to_uint8(values: np.ndarray, *, sixteen_bit: bool) -> np.ndarray:
+    # Mode "I" and "F" do not say their range, so it is read off the samples.
+    is_float = values.dtype.kind == "f"
+    values = values.astype(np.float64)
+    top = float(values.max()) if values.size else 0.0
+    if sixteen_bit or top > 255.0:
+        scale = 255.0 / 65535.0
+    elif is_float and top <= 1.0:
+        scale = 255.0
+    else:
+        scale = 1.0
+    return np.clip(values * scale + 0.5, 0, 255).astype(np.uint8)

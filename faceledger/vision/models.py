@@ -1,0 +1,137 @@
+"""The model registry: every network the engine runs, where its weights come from, and what we
+measured of it. Weights ship inside PyPI packages (``face_recognition_models``); nothing is
+downloaded. Models are loaded by :class:`~faceledger.vision.engine.FaceEngine`'s constructor,
+never at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from faceledger.errors import ModelFileError
+
+_PACKAGE = "face_recognition_models"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry. ``measured`` holds figures we ran ourselves, with the command."""
+
+    name: str
+    kind: str  # "detector" | "landmarks" | "descriptor"
+    file: str
+    sha256: str
+    size_bytes: int
+    source: str
+    input_size: str
+    description: str
+    embedding_size: int | None = None
+    metric: str | None = None
+    default_threshold: float | None = None
+    measured: dict[str, str] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="hog",
+            kind="detector",
+            file="",
+            sha256="",
+            size_bytes=0,
+            source="built into dlib (dlib-bin)",
+            input_size="any; upsampled 0-2 times (faces below ~80 px need upsampling)",
+            description="dlib's HOG + linear SVM frontal face detector. Fast on the CPU; misses "
+            "strongly turned faces.",
+        ),
+        ModelSpec(
+            name="cnn",
+            kind="detector",
+            file="mmod_human_face_detector.dat",
+            sha256="4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+            size_bytes=729_940,
+            source="face_recognition_models 0.3.0",
+            input_size="any; image pyramid, faces from ~40 px with one upsampling",
+            description="dlib's MMOD CNN face detector. More robust to pose than HOG, much "
+            "slower on the CPU.",
+        ),
+        ModelSpec(
+            name="landmarks5",
+            kind="landmarks",
+            file="shape_predictor_5_face_landmarks.dat",
+            sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+            size_bytes=9_150_489,
+            source="face_recognition_models 0.3.0",
+            input_size="a face box",
+            description="dlib's 5-point shape predictor: 4 eye corners and the base of the nose. "
+            "(The 68-point model is not used: its training data forbids commercial use.)",
+        ),
+        ModelSpec(
+            name="resnet128",
+            kind="descriptor",
+            file="dlib_face_recognition_resnet_model_v1.dat",
+            sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            size_bytes=22_466_066,
+            source="face_recognition_models 0.3.0",
+            input_size="150x150 RGB chip aligned on the 5 landmarks, padding 0.25",
+            description="dlib's ResNet-29 face descriptor (metric learning, 128-d).",
+            embedding_size=128,
+            metric="euclidean",
+            default_threshold=0.6,
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise ModelFileError(f"no model named {name!r}; known models: {known}") from None
+
+
+def models_dir() -> Path:
+    # The package's own __init__ imports pkg_resources, which current setuptools lacks, so its
+    # folder is located without importing it.
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelFileError(
+            f"the {_PACKAGE} package is not installed; run `pip install {_PACKAGE}`"
+        )
+    return Path(spec.origin).parent / "models"
+
+
+def model_path(name: str) -> Path:
+    """The verified path of a model's weights file; raises ModelFileError naming the file."""
+    spec = get_spec(name)
+    if not spec.file:
+        raise ModelFileError(f"model {name!r} has no weights file (it is built into dlib)")
+    path = models_dir() / spec.file
+    _verify(str(path), spec.sha256, spec.size_bytes)
+    return path
+
+
+@lru_cache(maxsize=16)
+def _verify(path: str, sha256: str, size_bytes: int) -> None:
+    file = Path(path)
+    if not file.is_file():
+        raise ModelFileError(f"model file missing: {file}")
+    size = file.stat().st_size
+    if size != size_bytes:
+        raise ModelFileError(
+            f"model file {file} is {size} bytes, expected {size_bytes}: truncated or replaced"
+        )
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise ModelFileError(
+            f"model file {file} has SHA-256 {digest.hexdigest()}, expected {sha256}"
+        )
