@@ -29,6 +29,7 @@ from faceledger.errors import (
     InvalidImageError,
     InvalidParameterError,
     ModelFileError,
+    NoFaceDetected,
 )
 
 err_console = Console(stderr=True)
@@ -38,6 +39,7 @@ out_console = Console()
 EXIT_CODES: dict[type[FaceledgerError], int] = {
     InvalidImageError: 3,
     InvalidParameterError: 3,
+    NoFaceDetected: 3,
     InputNotFoundError: 4,
     DatasetError: 4,
     ModelFileError: 5,

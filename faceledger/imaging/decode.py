@@ -94,9 +94,13 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard fires first for claims far beyond any sane limit.
+        claimed = str(exc).split("(")[1].split(" ")[0] if "(" in str(exc) else "too many"
         raise InvalidImageError(
-            "TOO_MANY_PIXELS", "the image claims far more pixels than any accepted image"
+            "TOO_MANY_PIXELS",
+            f"the image claims {claimed} pixels; the limit is "
+            f"{limits.max_pixels / 1e6:.1f} megapixels",
         ) from None
     except UnidentifiedImageError:
         raise InvalidImageError(

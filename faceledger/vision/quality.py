@@ -113,13 +113,12 @@ def estimate_pose(landmarks: tuple[Point, ...]) -> Pose:
     image_points = np.array([[p.x, p.y] for p in landmarks], dtype=np.float64)
     centered = image_points - image_points.mean(axis=0)
     affine, *_ = np.linalg.lstsq(_MODEL_CENTERED, centered, rcond=None)  # 3x2
-    row_x, row_y = affine[:, 0], affine[:, 1]
-    norm_x = np.linalg.norm(row_x)
-    if norm_x == 0:
+    if not np.all(np.isfinite(affine)) or np.linalg.matrix_rank(affine) < 2:
         return Pose(0.0, 0.0, 0.0)
-    r1 = row_x / norm_x
-    r2 = row_y - (row_y @ r1) * r1
-    r2 /= np.linalg.norm(r2) or 1.0
+    # The nearest pair of orthonormal rows to the fitted projection (orthogonal Procrustes),
+    # which, unlike Gram-Schmidt, turns exactly with an in-plane rotation of the image.
+    u, _, vt = np.linalg.svd(affine.T, full_matrices=False)
+    r1, r2 = u @ vt
     r3 = np.cross(r1, r2)
     rotation = np.vstack([r1, r2, r3])
     # rotation = Rz(roll) @ Rx(pitch) @ Ry(yaw): turn, then nod, then tilt in the image plane.

@@ -45,10 +45,16 @@ def similarity_to_distance(similarity: float) -> float:
     return SIMILARITY_MIDPOINT + SIMILARITY_SCALE * math.log(100.0 / similarity - 1.0)
 
 
+def bin_index(similarities: np.ndarray | float) -> np.ndarray:
+    """Grid bin of each similarity: bin i holds [i * step, (i + 1) * step)."""
+    # The small nudge keeps grid values such as 49.9 in their own bin despite float division.
+    index = np.floor(np.asarray(similarities, dtype=np.float64) / GRID_STEP + 1e-9)
+    return np.clip(index.astype(np.int64), 0, GRID_SIZE - 1)
+
+
 def similarity_bins(similarities: np.ndarray) -> np.ndarray:
-    """Count similarities into the calibration grid (bin i holds [i*step, (i+1)*step))."""
-    index = np.floor(np.asarray(similarities, dtype=np.float64) / GRID_STEP).astype(np.int64)
-    return np.bincount(np.clip(index, 0, GRID_SIZE - 1), minlength=GRID_SIZE)
+    """Count similarities into the calibration grid."""
+    return np.bincount(bin_index(similarities).ravel(), minlength=GRID_SIZE)
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,7 @@ class Calibration:
     def _at_or_above(self, counts: np.ndarray, similarity: float) -> int:
         # Counting the whole bin that holds `similarity` overstates the rate a little: the
         # estimate errs toward more false matches, never fewer.
-        index = min(max(math.floor(similarity / GRID_STEP), 0), GRID_SIZE - 1)
-        return int(counts[index:].sum())
+        return int(counts[int(bin_index(similarity)) :].sum())
 
     def false_match_rate(self, similarity: float) -> tuple[float, bool]:
         """(estimated FMR at ``similarity``, whether it is only an upper bound).

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faceledger.config import get_settings
+
+DATA = get_settings().eval_data
+SAMPLES = DATA / "samples" / "face_recognition"
+EXAMPLES = SAMPLES / "examples"
+DLIB_FACES = DATA / "samples" / "dlib" / "faces"
+LFW = DATA / "lfw"
+
+
+def require(path: Path) -> Path:
+    """Skip the test, saying why, when evaluation data is absent."""
+    if not path.exists():
+        pytest.skip(
+            f"evaluation data not found at {path} (set FACELEDGER_EVAL_DATA to the shared "
+            "data folder; see ../shared/data/README.md)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from faceledger.vision import FaceEngine
+
+    return FaceEngine()
+
+
+@pytest.fixture(scope="session")
+def obama_bytes() -> bytes:
+    return require(EXAMPLES / "obama.jpg").read_bytes()
