@@ -98,7 +98,7 @@ def test_gate_names_the_reason(change: dict[str, float], reason: QualityReason) 
 
 
 def test_levels_are_nested() -> None:
-    borderline = quality(face_size=70, sharpness=20, yaw=40)
+    borderline = quality(face_size=70, sharpness=15, yaw=40)
     assert gate_reasons(borderline, "LOW") == ()
     assert gate_reasons(borderline, "MEDIUM") == ()
     assert set(gate_reasons(borderline, "HIGH")) == {
