@@ -47,6 +47,28 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=2, ge=1, le=64, description="Processes used by batch work such as evaluation."
     )
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="The service's data: database (SQLite by default), ledger key, admin key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="Any SQLAlchemy URL; default: SQLite file faceledger.db in the data dir.",
+    )
+    ledger_sign_every: int = Field(
+        default=100, ge=1, le=100_000, description="Sign the ledger head every N events."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the server listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port the server listens on.")
+    max_request_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted (base64 makes images a third larger).",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'faceledger.db'}"
 
     @property
     def lfw_dir(self) -> Path:

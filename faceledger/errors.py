@@ -60,3 +60,29 @@ class DatasetError(FaceledgerError):
 
 class InputNotFoundError(FaceledgerError):
     code = "NOT_FOUND"
+
+
+class NotFoundError(FaceledgerError):
+    """A named collection, face, user or key does not exist."""
+
+    code = "RESOURCE_NOT_FOUND"
+
+
+class AlreadyExistsError(FaceledgerError):
+    code = "RESOURCE_ALREADY_EXISTS"
+
+
+class AuthenticationError(FaceledgerError):
+    """No credentials, or credentials we do not recognise."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(FaceledgerError):
+    """Known credentials whose role does not allow the operation."""
+
+    code = "PERMISSION_DENIED"
+
+
+class LedgerError(FaceledgerError):
+    code = "LEDGER_ERROR"

@@ -1,0 +1,55 @@
+"""The FastAPI application: ``create_app()``; ``faceledger serve`` runs it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from faceledger import __version__
+from faceledger.api import errors
+from faceledger.api.routes import admin, collections, faces, users
+from faceledger.config import Settings, get_settings
+from faceledger.service.context import Services
+from faceledger.service.keys import ensure_admin_key
+
+log = logging.getLogger("faceledger")
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The app. Given ``services``, it uses them and leaves closing them to the caller."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or Services.open(settings or get_settings())
+        key_file = ensure_admin_key(app.state.services)
+        if key_file is not None:
+            log.warning("first start: an admin API key was written to %s (mode 0600)", key_file)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(
+        title="faceledger",
+        version=__version__,
+        lifespan=lifespan,
+        description="Self-hosted face recognition that can be held to account. "
+        "Every use of biometric data is recorded on a signed, hash-chained ledger; "
+        "matches are candidates for human review, never identifications.",
+    )
+    errors.install(app)
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for module in (collections, faces, users, admin):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    return app

@@ -1,0 +1,78 @@
+"""One error body for everything: ``{"error": {"code": ..., "message": ...}}``, mapped once."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from faceledger.errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    DatasetError,
+    FaceledgerError,
+    InvalidImageError,
+    InvalidParameterError,
+    NoFaceDetected,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+log = logging.getLogger("faceledger.api")
+
+STATUS: list[tuple[type[FaceledgerError], int]] = [
+    (NotFoundError, 404),
+    (AlreadyExistsError, 409),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (InvalidImageError, 400),
+    (InvalidParameterError, 400),
+    (NoFaceDetected, 400),
+    (DatasetError, 404),
+]
+TOO_LARGE_CODES = {"TOO_LARGE", "TOO_MANY_PIXELS", "REQUEST_TOO_LARGE"}
+
+
+def status_for(error: FaceledgerError) -> int:
+    if error.code in TOO_LARGE_CODES:
+        return 413
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(FaceledgerError)
+    async def _domain(_: Request, error: FaceledgerError) -> JSONResponse:
+        status = status_for(error)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(error.code, error.message), status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = (
+            f"{where}: {first.get('msg', 'invalid request')}"
+            if where
+            else str(first.get("msg", "invalid request"))
+        )
+        return JSONResponse(error_body("INVALID_PARAMETER", message), 400)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, error: HTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+        return JSONResponse(error_body(code, str(error.detail)), error.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=error)
+        return JSONResponse(error_body("INTERNAL", "internal error; see the server log"), 500)

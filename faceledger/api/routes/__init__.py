@@ -1,0 +1,1 @@
+"""One module per group of operations; each route is a thin call into the service."""

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from faceledger.api.deps import ActorDep, ServicesDep
+from faceledger.api.schemas import IssuedKeyOut, KeyIn, KeyOut, VerificationOut
+from faceledger.service import keys, ledger
+from faceledger.service.common import Request
+
+router = APIRouter()
+
+
+@router.post("/keys", status_code=201, response_model=IssuedKeyOut, tags=["keys"])
+async def create_key(body: KeyIn, services: ServicesDep, actor: ActorDep):
+    issued = await run_in_threadpool(keys.issue_key, services, Request(actor), body.role, body.name)
+    return IssuedKeyOut(
+        key_id=issued.key_id, name=issued.name, role=issued.role.value, token=issued.token
+    )
+
+
+@router.get("/keys", response_model=list[KeyOut], tags=["keys"])
+async def list_keys(services: ServicesDep, actor: ActorDep):
+    rows = await run_in_threadpool(keys.keys, services, Request(actor))
+    return [
+        KeyOut(
+            key_id=r.key_id,
+            name=r.name,
+            role=r.role,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+        )
+        for r in rows
+    ]
+
+
+@router.delete("/keys/{key_id}", tags=["keys"])
+async def revoke_key(key_id: str, services: ServicesDep, actor: ActorDep) -> dict[str, str]:
+    await run_in_threadpool(keys.revoke, services, Request(actor), key_id)
+    return {"key_id": key_id, "status": "REVOKED"}
+
+
+@router.get("/ledger/verify", response_model=VerificationOut, tags=["ledger"])
+async def verify_ledger(services: ServicesDep, actor: ActorDep):
+    return await run_in_threadpool(ledger.verify_ledger, services, Request(actor))
+
+
+@router.get("/ledger/events", tags=["ledger"])
+async def ledger_events(
+    services: ServicesDep,
+    actor: ActorDep,
+    after: int = Query(0, ge=0),
+    limit: int = Query(1000, ge=1, le=10_000),
+) -> dict[str, Any]:
+    def page() -> list[dict[str, Any]]:
+        out = []
+        for item in ledger.ledger_events(services, Request(actor)):
+            if item["event"]["seq"] > after:
+                out.append(item)
+                if len(out) == limit:
+                    break
+        return out
+
+    events = await run_in_threadpool(page)
+    return {"events": events, "next_after": events[-1]["event"]["seq"] if events else None}

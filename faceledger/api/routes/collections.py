@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from faceledger.api.deps import ActorDep, ServicesDep
+from faceledger.api.schemas import CollectionIn, CollectionListOut, CollectionOut
+from faceledger.service import collections
+from faceledger.service.common import Request
+
+router = APIRouter(prefix="/collections", tags=["collections"])
+
+
+@router.post("", status_code=201, response_model=CollectionOut)
+async def create_collection(body: CollectionIn, services: ServicesDep, actor: ActorDep):
+    return await run_in_threadpool(
+        collections.create_collection, services, Request(actor, body.purpose), body.collection_id
+    )
+
+
+@router.get("", response_model=CollectionListOut)
+async def list_collections(
+    services: ServicesDep,
+    actor: ActorDep,
+    max_results: int = Query(1000, ge=1, le=4096),
+    next_token: str | None = None,
+):
+    page = await run_in_threadpool(
+        collections.list_collections,
+        services,
+        Request(actor),
+        max_results=max_results,
+        next_token=next_token,
+    )
+    return CollectionListOut(collection_ids=page.items, next_token=page.next_token)
+
+
+@router.get("/{collection_id}", response_model=CollectionOut)
+async def describe_collection(collection_id: str, services: ServicesDep, actor: ActorDep):
+    return await run_in_threadpool(
+        collections.describe_collection, services, Request(actor), collection_id
+    )
+
+
+@router.delete("/{collection_id}")
+async def delete_collection(
+    collection_id: str, services: ServicesDep, actor: ActorDep, purpose: str | None = None
+) -> dict[str, int]:
+    faces = await run_in_threadpool(
+        collections.delete_collection, services, Request(actor, purpose), collection_id
+    )
+    return {"deleted_faces": faces}

@@ -1,0 +1,255 @@
+"""Request and response shapes of the native API. Inputs and outputs are separate models;
+outputs are filled from the service's result dataclasses."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from faceledger.vision import QualityLevel
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+class WithPurpose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: str | None = Field(None, max_length=1000, description="Why this use (on the ledger).")
+
+
+class CollectionIn(WithPurpose):
+    collection_id: str
+
+
+class IndexIn(WithPurpose):
+    external_image_id: str | None = None
+    max_faces: int | None = Field(None, ge=1, le=100)
+    quality_filter: QualityLevel = QualityLevel.AUTO
+
+
+class SearchIn(WithPurpose):
+    threshold: float = Field(80.0, ge=0, le=100, description="Similarity 0-100.")
+    max_faces: int = Field(100, ge=1, le=4096)
+
+
+class CompareIn(WithPurpose):
+    threshold: float = Field(80.0, ge=0, le=100)
+
+
+class FaceIdsIn(WithPurpose):
+    face_ids: list[str] = Field(min_length=1, max_length=4096)
+
+
+class UserIn(WithPurpose):
+    user_id: str
+
+
+class AssociateIn(FaceIdsIn):
+    user_match_threshold: float = Field(75.0, ge=0, le=100)
+
+
+class UserSearchIn(WithPurpose):
+    face_id: str | None = None
+    user_id: str | None = None
+    user_match_threshold: float = Field(80.0, ge=0, le=100)
+    max_users: int = Field(100, ge=1, le=500)
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str
+    name: str = Field(min_length=1, max_length=255)
+
+
+# -- outputs -----------------------------------------------------------------------------------
+
+
+class BoxOut(Out):
+    """Pixels of the image after EXIF orientation: left, top, width, height."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class PoseOut(Out):
+    yaw: float
+    pitch: float
+    roll: float
+
+
+class QualityOut(Out):
+    brightness: float
+    sharpness: float
+    face_size: float
+    pose: PoseOut
+    confidence: float
+
+
+class DetectedFaceOut(Out):
+    box: BoxOut
+    confidence: float
+    quality: QualityOut
+    landmarks: list[tuple[float, float]]
+
+
+class FaceRecordOut(Out):
+    face_id: str
+    collection_id: str
+    external_image_id: str | None
+    image_id: str = Field(description="SHA-256 of the image the face was indexed from.")
+    box: BoxOut
+    image_width: int
+    image_height: int
+    confidence: float
+    user_id: str | None
+    created_at: dt.datetime
+
+
+class IndexedFaceOut(Out):
+    face: FaceRecordOut
+    detail: DetectedFaceOut
+
+
+class UnindexedFaceOut(Out):
+    face: DetectedFaceOut
+    reasons: list[str]
+
+
+class IndexOut(Out):
+    indexed: list[IndexedFaceOut]
+    unindexed: list[UnindexedFaceOut]
+    image_width: int
+    image_height: int
+    image_sha256: str
+    face_model_version: str
+
+
+class FaceMatchOut(Out):
+    """A candidate for a person to review, never an identification."""
+
+    face: FaceRecordOut
+    similarity: float
+    false_match_rate: float
+    fmr_upper_bound: bool
+
+
+class SearchOut(Out):
+    matches: list[FaceMatchOut]
+    threshold: float
+    searched_face_id: str | None
+    searched_face: DetectedFaceOut | None
+    face_model_version: str
+
+
+class ComparedFaceOut(Out):
+    face: DetectedFaceOut
+    similarity: float
+    false_match_rate: float
+    fmr_upper_bound: bool
+
+
+class CompareOut(Out):
+    source_face: DetectedFaceOut
+    matches: list[ComparedFaceOut]
+    unmatched: list[ComparedFaceOut]
+    threshold: float
+
+
+class DetectOut(Out):
+    faces: list[DetectedFaceOut]
+    image_width: int
+    image_height: int
+
+
+class CollectionOut(Out):
+    collection_id: str
+    face_count: int
+    user_count: int
+    face_model_version: str
+    created_at: dt.datetime
+
+
+class CollectionListOut(BaseModel):
+    collection_ids: list[str]
+    next_token: str | None
+
+
+class FaceListOut(BaseModel):
+    faces: list[FaceRecordOut]
+    next_token: str | None
+
+
+class FailedFaceOut(Out):
+    face_id: str
+    reasons: list[str]
+    similarity: float | None = None
+    user_id: str | None = None
+
+
+class DeleteFacesOut(BaseModel):
+    deleted_face_ids: list[str]
+    unsuccessful: list[FailedFaceOut]
+
+
+class UserOut(Out):
+    user_id: str
+    status: str
+    face_count: int
+
+
+class UserListOut(BaseModel):
+    users: list[UserOut]
+    next_token: str | None
+
+
+class AssociateOut(BaseModel):
+    associated_face_ids: list[str]
+    unsuccessful: list[FailedFaceOut]
+    user_status: str
+
+
+class UserMatchOut(Out):
+    user_id: str
+    similarity: float
+    false_match_rate: float
+    fmr_upper_bound: bool
+
+
+class UserSearchOut(Out):
+    matches: list[UserMatchOut]
+    threshold: float
+    searched_face_id: str | None
+    searched_user_id: str | None
+    searched_face: DetectedFaceOut | None
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    created_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+
+
+class IssuedKeyOut(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    token: str = Field(description="Shown once. Send as 'Authorization: Bearer <token>'.")
+
+
+class VerificationOut(Out):
+    ok: bool
+    events: int
+    signatures: int
+    last_signed_seq: int
+    unsigned_tail: int
+    first_bad_seq: int | None
+    reason: str | None

@@ -1,0 +1,1 @@
+"""Policies, the audit ledger, review, retention and reports."""

@@ -1,0 +1,120 @@
+"""Who may do what. Every use case checks its permission here, whichever interface called it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+
+from faceledger.errors import AuthenticationError, InvalidParameterError, PermissionDeniedError
+from faceledger.store.database import Database
+from faceledger.store.schema import ApiKeyRow, utcnow
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # keys and collections; not biometric searches (separation of duties)
+    OPERATOR = "operator"  # index, search, compare, detect, users
+    REVIEWER = "reviewer"  # reviews search results (governance)
+    AUDITOR = "auditor"  # ledger and reports only
+    LOCAL = "local"  # the CLI on the data directory: whoever can read it can do anything
+
+
+PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset({"keys:manage", "collections:manage", "collections:read", "ledger:read"}),
+    Role.OPERATOR: frozenset(
+        {
+            "collections:read",
+            "faces:write",
+            "faces:read",
+            "faces:search",
+            "faces:compare",
+            "faces:detect",
+            "users:write",
+            "users:read",
+        }
+    ),
+    Role.REVIEWER: frozenset({"collections:read"}),
+    Role.AUDITOR: frozenset({"ledger:read", "collections:read"}),
+}
+PERMISSIONS[Role.LOCAL] = frozenset().union(*PERMISSIONS.values())
+
+
+@dataclass(frozen=True)
+class Actor:
+    key_id: str
+    role: Role
+    name: str = ""
+
+    def require(self, permission: str) -> None:
+        if permission not in PERMISSIONS[self.role]:
+            raise PermissionDeniedError(
+                f"the {self.role.value} role may not do this (needs {permission})"
+            )
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key_id: str
+    name: str
+    role: Role
+    token: str  # shown once; only its hash is stored
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(db: Database, role: Role | str, name: str) -> IssuedKey:
+    """A new API key. The token is ``<key id>.<secret>``; only the secret's SHA-256 is stored
+    (the secret is 256 random bits, so a slow hash would add nothing)."""
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidParameterError(
+            f"unknown role {role!r}; roles: admin, operator, reviewer, auditor"
+        ) from None
+    if role is Role.LOCAL:
+        raise InvalidParameterError("the local role is not issued as a key")
+    if not name.strip():
+        raise InvalidParameterError("a key needs a name saying who or what holds it")
+    key_id = "flk_" + secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    with db.write() as session:
+        session.add(
+            ApiKeyRow(key_id=key_id, name=name, role=role.value, secret_sha256=_digest(secret))
+        )
+    return IssuedKey(key_id, name, role, f"{key_id}.{secret}")
+
+
+def authenticate(db: Database, token: str | None) -> Actor:
+    if not token:
+        raise AuthenticationError("an API key is required: send 'Authorization: Bearer <key>'")
+    key_id, _, secret = token.partition(".")
+    with db.read() as session:
+        row = session.get(ApiKeyRow, key_id)
+    if (
+        row is None
+        or row.revoked_at is not None
+        or not hmac.compare_digest(row.secret_sha256, _digest(secret))
+    ):
+        raise AuthenticationError("the API key is not valid")
+    return Actor(row.key_id, Role(row.role), row.name)
+
+
+def list_keys(db: Database) -> list[ApiKeyRow]:
+    with db.read() as session:
+        return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at)))
+
+
+def revoke_key(db: Database, key_id: str) -> None:
+    from faceledger.errors import NotFoundError
+
+    with db.write() as session:
+        row = session.get(ApiKeyRow, key_id)
+        if row is None:
+            raise NotFoundError(f"no API key {key_id}")
+        row.revoked_at = utcnow()

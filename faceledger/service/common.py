@@ -1,0 +1,119 @@
+"""Helpers every use case shares: request context, lookups, pagination, image reading."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from faceledger.errors import InvalidParameterError, NotFoundError
+from faceledger.governance.ledger import Event
+from faceledger.imaging import ImageLimits, decode_image, sha256_hex
+from faceledger.service.auth import Actor
+from faceledger.service.context import Services
+from faceledger.service.results import FaceRecord
+from faceledger.store.schema import CollectionRow, FaceRow
+from faceledger.vision import Box, Face
+from faceledger.vision.similarity import similarity_to_distance
+
+MAX_PAGE = 4096
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who is asking and why: every use case takes one."""
+
+    actor: Actor
+    purpose: str | None = None
+
+    def event(self, operation: str, **fields: object) -> Event:
+        return Event(
+            operation=operation,
+            actor_key_id=self.actor.key_id,
+            actor_role=self.actor.role.value,
+            purpose=self.purpose,
+            **fields,
+        )  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    rgb: np.ndarray
+    sha256: str
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def read_image(services: Services, data: bytes) -> LoadedImage:
+    limits = ImageLimits(
+        services.settings.max_image_bytes,
+        services.settings.max_image_pixels,
+        services.settings.min_image_side,
+    )
+    return LoadedImage(decode_image(data, limits), sha256_hex(data))
+
+
+def analyze(services: Services, image: LoadedImage) -> list[Face]:
+    with services.engine_lock:
+        return services.engine.analyze(image.rgb)
+
+
+def require_collection(session: Session, collection_id: str) -> CollectionRow:
+    row = session.get(CollectionRow, collection_id)
+    if row is None:
+        raise NotFoundError(f"collection {collection_id!r} does not exist")
+    return row
+
+
+def face_record(row: FaceRow) -> FaceRecord:
+    box = row.box
+    return FaceRecord(
+        face_id=row.face_id,
+        collection_id=row.collection_id,
+        external_image_id=row.external_image_id,
+        image_id=row.image_id,
+        box=Box(box["left"], box["top"], box["width"], box["height"]),
+        image_width=int(box.get("image_width", 0)),
+        image_height=int(box.get("image_height", 0)),
+        confidence=row.confidence,
+        user_id=row.user_id,
+        created_at=row.created_at,
+    )
+
+
+def max_distance_for(threshold: float) -> float:
+    """The distance at which a pair reaches ``threshold`` similarity (0-100)."""
+    if not 0.0 <= threshold <= 100.0:
+        raise InvalidParameterError("a similarity threshold is between 0 and 100")
+    if threshold <= 0.0:
+        return float("inf")
+    if threshold >= 100.0:
+        return 0.0
+    return similarity_to_distance(threshold)
+
+
+def check_limit(value: int, name: str, upper: int = MAX_PAGE) -> int:
+    if not 1 <= value <= upper:
+        raise InvalidParameterError(f"{name} must be between 1 and {upper}")
+    return value
+
+
+def encode_token(last_key: str) -> str:
+    return base64.urlsafe_b64encode(last_key.encode()).decode()
+
+
+def decode_token(token: str | None) -> str | None:
+    if not token:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidParameterError("the pagination token is not valid") from None

@@ -1,0 +1,429 @@
+"""Index, list, delete, search, compare and detect faces (Rekognition's semantics)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import numpy as np
+from sqlalchemy import select
+
+from faceledger.errors import InvalidParameterError, NoFaceDetected, NotFoundError
+from faceledger.service.common import (
+    LoadedImage,
+    Request,
+    analyze,
+    check_limit,
+    decode_token,
+    encode_token,
+    face_record,
+    max_distance_for,
+    read_image,
+    require_collection,
+)
+from faceledger.service.context import FACE_MODEL_VERSION, Services
+from faceledger.service.results import (
+    ComparedFace,
+    CompareResult,
+    DetectedFace,
+    DetectResult,
+    FaceMatch,
+    FaceRecord,
+    IndexedFace,
+    IndexResult,
+    Page,
+    SearchResult,
+    UnindexedFace,
+)
+from faceledger.store.schema import FaceRow
+from faceledger.vision import Face, QualityLevel, gate_reasons
+
+EXTERNAL_IMAGE_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
+DEFAULT_THRESHOLD = 80.0
+
+
+def index_faces(
+    services: Services,
+    request: Request,
+    collection_id: str,
+    image_bytes: bytes,
+    *,
+    external_image_id: str | None = None,
+    max_faces: int | None = None,
+    quality_filter: QualityLevel | str = QualityLevel.AUTO,
+) -> IndexResult:
+    """Store the faces of an image. Faces the quality gate drops, and those beyond
+    ``max_faces`` (the largest and most confident are kept), come back with their reasons."""
+    request.actor.require("faces:write")
+    if external_image_id is not None and not EXTERNAL_IMAGE_ID.match(external_image_id):
+        raise InvalidParameterError(
+            "an external image id is 1-255 characters of letters, digits and '_.-:'"
+        )
+    if max_faces is not None:
+        check_limit(max_faces, "max faces", 100)
+    level = _quality_level(quality_filter)
+    with services.db.read() as session:
+        require_collection(session, collection_id)
+    image = read_image(services, image_bytes)
+    faces = analyze(services, image)
+    keep, unindexed = _filter_faces(faces, level, max_faces)
+    rows = [_face_row(collection_id, image, face, external_image_id, request) for face in keep]
+    with services.write_lock:
+        with services.db.write() as session:
+            require_collection(session, collection_id)
+            session.add_all(rows)
+            session.flush()
+            services.ledger.append(
+                session,
+                request.event(
+                    "IndexFaces",
+                    collection_id=collection_id,
+                    image_sha256=image.sha256,
+                    parameters={
+                        "external_image_id": external_image_id,
+                        "max_faces": max_faces,
+                        "quality_filter": level.value,
+                    },
+                    results={
+                        "indexed_face_ids": [r.face_id for r in rows],
+                        "unindexed": [list(u.reasons) for u in unindexed],
+                    },
+                ),
+            )
+        services.indexes.get(collection_id).add(
+            (row.face_id, face.embedding) for row, face in zip(rows, keep, strict=True)
+        )
+    records = [
+        IndexedFace(face_record(row), DetectedFace.of(face))
+        for row, face in zip(rows, keep, strict=True)
+    ]
+    return IndexResult(
+        records, unindexed, image.width, image.height, image.sha256, FACE_MODEL_VERSION
+    )
+
+
+def list_faces(
+    services: Services,
+    request: Request,
+    collection_id: str,
+    *,
+    max_results: int = 1000,
+    next_token: str | None = None,
+    user_id: str | None = None,
+    face_ids: Sequence[str] | None = None,
+) -> Page[FaceRecord]:
+    request.actor.require("faces:read")
+    check_limit(max_results, "max results")
+    after = decode_token(next_token)
+    with services.db.read() as session:
+        require_collection(session, collection_id)
+        query = select(FaceRow).where(FaceRow.collection_id == collection_id)
+        if user_id is not None:
+            query = query.where(FaceRow.user_id == user_id)
+        if face_ids:
+            query = query.where(FaceRow.face_id.in_(list(face_ids)))
+        if after is not None:
+            query = query.where(FaceRow.face_id > after)
+        rows = list(session.scalars(query.order_by(FaceRow.face_id).limit(max_results + 1)))
+    more = len(rows) > max_results
+    records = [face_record(r) for r in rows[:max_results]]
+    return Page(records, encode_token(records[-1].face_id) if more else None)
+
+
+def delete_faces(
+    services: Services, request: Request, collection_id: str, face_ids: Sequence[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Delete faces; returns (deleted ids, [(id, reason)] for those not deleted). A face that
+    belongs to a user is kept until it is disassociated, as Rekognition does."""
+    request.actor.require("faces:write")
+    if not face_ids or len(face_ids) > 4096:
+        raise InvalidParameterError("give between 1 and 4096 face ids")
+    deleted: list[str] = []
+    refused: list[tuple[str, str]] = []
+    with services.write_lock:
+        with services.db.write() as session:
+            require_collection(session, collection_id)
+            rows = {
+                r.face_id: r
+                for r in session.scalars(
+                    select(FaceRow).where(
+                        FaceRow.collection_id == collection_id, FaceRow.face_id.in_(list(face_ids))
+                    )
+                )
+            }
+            for face_id in dict.fromkeys(face_ids):
+                row = rows.get(face_id)
+                if row is None:
+                    refused.append((face_id, "FACE_NOT_FOUND"))
+                elif row.user_id is not None:
+                    refused.append((face_id, "ASSOCIATED_TO_AN_EXISTING_USER"))
+                else:
+                    session.delete(row)
+                    deleted.append(face_id)
+            services.ledger.append(
+                session,
+                request.event(
+                    "DeleteFaces",
+                    collection_id=collection_id,
+                    results={"deleted_face_ids": deleted, "refused": refused},
+                ),
+            )
+        services.indexes.get(collection_id).remove(deleted)
+    return deleted, refused
+
+
+def search_faces(
+    services: Services,
+    request: Request,
+    collection_id: str,
+    face_id: str,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_faces: int = 100,
+) -> SearchResult:
+    """Faces of the collection like a stored face (the face itself left out)."""
+    request.actor.require("faces:search")
+    check_limit(max_faces, "max faces")
+    with services.db.read() as session:
+        require_collection(session, collection_id)
+        row = session.get(FaceRow, face_id)
+        if row is None or row.collection_id != collection_id:
+            raise NotFoundError(f"face {face_id} is not in collection {collection_id!r}")
+        probe = np.frombuffer(row.embedding, dtype=np.float32)
+    matches = _search(services, collection_id, probe, threshold, max_faces + 1)
+    matches = [m for m in matches if m.face.face_id != face_id][:max_faces]
+    _record_search(
+        services,
+        request,
+        "SearchFaces",
+        collection_id,
+        threshold,
+        max_faces,
+        matches,
+        searched_face_id=face_id,
+    )
+    return SearchResult(
+        matches, threshold, searched_face_id=face_id, face_model_version=FACE_MODEL_VERSION
+    )
+
+
+def search_faces_by_image(
+    services: Services,
+    request: Request,
+    collection_id: str,
+    image_bytes: bytes,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_faces: int = 100,
+) -> SearchResult:
+    """Faces of the collection like the largest face in the image."""
+    request.actor.require("faces:search")
+    check_limit(max_faces, "max faces")
+    max_distance_for(threshold)
+    with services.db.read() as session:
+        require_collection(session, collection_id)
+    image = read_image(services, image_bytes)
+    probe = _largest_face(services, image, "the image")
+    assert probe.embedding is not None
+    matches = _search(services, collection_id, probe.embedding, threshold, max_faces)
+    _record_search(
+        services,
+        request,
+        "SearchFacesByImage",
+        collection_id,
+        threshold,
+        max_faces,
+        matches,
+        image_sha256=image.sha256,
+    )
+    return SearchResult(
+        matches,
+        threshold,
+        searched_face=DetectedFace.of(probe),
+        image_width=image.width,
+        image_height=image.height,
+        face_model_version=FACE_MODEL_VERSION,
+    )
+
+
+def compare_faces(
+    services: Services,
+    request: Request,
+    source: bytes,
+    target: bytes,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> CompareResult:
+    """The largest face of ``source`` against every face of ``target``."""
+    request.actor.require("faces:compare")
+    max_distance_for(threshold)
+    source_image, target_image = read_image(services, source), read_image(services, target)
+    probe = _largest_face(services, source_image, "the source image")
+    compared = []
+    for face in analyze(services, target_image):
+        match = services.engine.compare(probe, face)
+        compared.append(
+            ComparedFace(
+                DetectedFace.of(face),
+                match.similarity,
+                match.false_match_rate,
+                match.fmr_upper_bound,
+            )
+        )
+    compared.sort(key=lambda c: -c.similarity)
+    matches = [c for c in compared if c.similarity >= threshold]
+    unmatched = [c for c in compared if c.similarity < threshold]
+    with services.write_lock, services.db.write() as session:
+        services.ledger.append(
+            session,
+            request.event(
+                "CompareFaces",
+                image_sha256=source_image.sha256,
+                parameters={"threshold": threshold, "target_image_sha256": target_image.sha256},
+                results={
+                    "similarities": [round(c.similarity, 4) for c in compared],
+                    "matches": len(matches),
+                },
+            ),
+        )
+    return CompareResult(
+        DetectedFace.of(probe),
+        matches,
+        unmatched,
+        threshold,
+        (source_image.width, source_image.height),
+        (target_image.width, target_image.height),
+    )
+
+
+def detect_faces(services: Services, request: Request, image_bytes: bytes) -> DetectResult:
+    request.actor.require("faces:detect")
+    image = read_image(services, image_bytes)
+    with services.engine_lock:
+        faces = services.engine.detect(image.rgb)
+    with services.write_lock, services.db.write() as session:
+        services.ledger.append(
+            session,
+            request.event("DetectFaces", image_sha256=image.sha256, results={"faces": len(faces)}),
+        )
+    return DetectResult([DetectedFace.of(f) for f in faces], image.width, image.height)
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+def _quality_level(value: QualityLevel | str) -> QualityLevel:
+    try:
+        return QualityLevel(value)
+    except ValueError:
+        raise InvalidParameterError(
+            "quality filter is one of NONE, AUTO, LOW, MEDIUM, HIGH"
+        ) from None
+
+
+def _filter_faces(
+    faces: list[Face], level: QualityLevel, max_faces: int | None
+) -> tuple[list[Face], list[UnindexedFace]]:
+    passed, unindexed = [], []
+    for face in faces:
+        reasons = gate_reasons(face.quality, level)
+        if reasons:
+            unindexed.append(UnindexedFace(DetectedFace.of(face), tuple(r.value for r in reasons)))
+        else:
+            passed.append(face)
+    passed.sort(key=lambda f: (-f.box.area, -f.confidence))
+    if max_faces is not None and len(passed) > max_faces:
+        unindexed += [
+            UnindexedFace(DetectedFace.of(f), ("EXCEEDS_MAX_FACES",)) for f in passed[max_faces:]
+        ]
+        passed = passed[:max_faces]
+    return passed, unindexed
+
+
+def _face_row(
+    collection_id: str,
+    image: LoadedImage,
+    face: Face,
+    external_image_id: str | None,
+    request: Request,
+) -> FaceRow:
+    assert face.embedding is not None
+    return FaceRow(
+        face_id=str(uuid.uuid4()),
+        collection_id=collection_id,
+        external_image_id=external_image_id,
+        image_id=image.sha256,
+        box=asdict(face.box) | {"image_width": image.width, "image_height": image.height},
+        landmarks=[[p.x, p.y] for p in face.landmarks],
+        quality=asdict(face.quality),
+        confidence=face.confidence,
+        embedding=np.asarray(face.embedding, dtype="<f4").tobytes(),
+        created_by=request.actor.key_id,
+    )
+
+
+def _largest_face(services: Services, image: LoadedImage, where: str) -> Face:
+    faces = analyze(services, image)
+    if not faces:
+        raise NoFaceDetected(f"no face was found in {where}")
+    return faces[0]
+
+
+def _search(
+    services: Services, collection_id: str, probe: np.ndarray, threshold: float, limit: int
+) -> list[FaceMatch]:
+    neighbors = services.indexes.get(collection_id).search(
+        probe, limit, max_distance_for(threshold)
+    )
+    if not neighbors:
+        return []
+    with services.db.read() as session:
+        rows = {
+            r.face_id: r
+            for r in session.scalars(
+                select(FaceRow).where(FaceRow.face_id.in_([n.face_id for n in neighbors]))
+            )
+        }
+    matches = []
+    for n in neighbors:
+        row = rows.get(n.face_id)
+        if row is None:  # deleted since the index answered
+            continue
+        match = services.engine.compare(probe, np.frombuffer(row.embedding, dtype=np.float32))
+        if match.similarity >= threshold:
+            matches.append(
+                FaceMatch(
+                    face_record(row),
+                    match.similarity,
+                    match.false_match_rate,
+                    match.fmr_upper_bound,
+                )
+            )
+    return matches
+
+
+def _record_search(
+    services: Services,
+    request: Request,
+    operation: str,
+    collection_id: str,
+    threshold: float,
+    max_faces: int,
+    matches: list[FaceMatch],
+    **fields: object,
+) -> None:
+    results = {"matches": [[m.face.face_id, round(m.similarity, 4)] for m in matches]}
+    image_sha = fields.pop("image_sha256", None)
+    with services.write_lock, services.db.write() as session:
+        services.ledger.append(
+            session,
+            request.event(
+                operation,
+                collection_id=collection_id,
+                image_sha256=image_sha,
+                parameters={"threshold": threshold, "max_faces": max_faces, **fields},
+                results=results,
+            ),
+        )

@@ -1,0 +1,54 @@
+"""API keys as a use case: issued, listed and revoked by admins, and on the ledger."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from faceledger.service.auth import IssuedKey, Role, create_key, list_keys, revoke_key
+from faceledger.service.common import Request
+from faceledger.service.context import Services
+from faceledger.store.schema import ApiKeyRow
+
+ADMIN_KEY_FILE = "admin-key.txt"
+
+
+def issue_key(services: Services, request: Request, role: Role | str, name: str) -> IssuedKey:
+    request.actor.require("keys:manage")
+    issued = create_key(services.db, role, name)
+    with services.write_lock, services.db.write() as session:
+        services.ledger.append(
+            session,
+            request.event(
+                "CreateKey",
+                parameters={"key_id": issued.key_id, "role": issued.role.value, "name": name},
+            ),
+        )
+    return issued
+
+
+def keys(services: Services, request: Request) -> list[ApiKeyRow]:
+    request.actor.require("keys:manage")
+    return list_keys(services.db)
+
+
+def revoke(services: Services, request: Request, key_id: str) -> None:
+    request.actor.require("keys:manage")
+    revoke_key(services.db, key_id)
+    with services.write_lock, services.db.write() as session:
+        services.ledger.append(session, request.event("RevokeKey", parameters={"key_id": key_id}))
+
+
+def ensure_admin_key(services: Services) -> Path | None:
+    """On first start (no keys at all) create an admin key in a 0600 file; returns its path."""
+    with services.db.read() as session:
+        if session.scalar(select(func.count()).select_from(ApiKeyRow)):
+            return None
+    issued = create_key(services.db, Role.ADMIN, "bootstrap admin")
+    path = Path(services.settings.data_dir) / ADMIN_KEY_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(issued.token + "\n")
+    return path

@@ -1,0 +1,347 @@
+"""Users: a person's several faces grouped under one id, searched as one (Rekognition's users)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from faceledger.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from faceledger.service.common import (
+    Request,
+    check_limit,
+    decode_token,
+    encode_token,
+    max_distance_for,
+    read_image,
+    require_collection,
+)
+from faceledger.service.context import FACE_MODEL_VERSION, Services
+from faceledger.service.faces import DEFAULT_THRESHOLD, _largest_face
+from faceledger.service.results import (
+    AssociateResult,
+    DetectedFace,
+    FailedAssociation,
+    Page,
+    UserInfo,
+    UserMatch,
+    UserSearchResult,
+)
+from faceledger.store.schema import FaceRow, UserRow
+from faceledger.vision.similarity import distance_to_similarity
+
+USER_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,128}$")
+DEFAULT_USER_MATCH_THRESHOLD = 75.0
+MAX_FACES_PER_USER = 100
+
+
+def create_user(services: Services, request: Request, collection_id: str, user_id: str) -> None:
+    request.actor.require("users:write")
+    if not USER_ID.match(user_id):
+        raise InvalidParameterError("a user id is 1-128 characters of letters, digits and '_.-:'")
+    with services.write_lock, services.db.write() as session:
+        require_collection(session, collection_id)
+        if _user(session, collection_id, user_id) is not None:
+            raise AlreadyExistsError(f"user {user_id!r} already exists in {collection_id!r}")
+        session.add(UserRow(collection_id=collection_id, user_id=user_id, status="CREATED"))
+        services.ledger.append(
+            session,
+            request.event(
+                "CreateUser", collection_id=collection_id, parameters={"user_id": user_id}
+            ),
+        )
+
+
+def delete_user(services: Services, request: Request, collection_id: str, user_id: str) -> None:
+    """Delete a user; its faces stay in the collection, no longer associated."""
+    request.actor.require("users:write")
+    with services.write_lock, services.db.write() as session:
+        require_collection(session, collection_id)
+        row = _require_user(session, collection_id, user_id)
+        faces = list(
+            session.scalars(
+                select(FaceRow).where(
+                    FaceRow.collection_id == collection_id, FaceRow.user_id == user_id
+                )
+            )
+        )
+        for face in faces:
+            face.user_id = None
+        session.delete(row)
+        services.ledger.append(
+            session,
+            request.event(
+                "DeleteUser",
+                collection_id=collection_id,
+                parameters={"user_id": user_id},
+                results={"disassociated_face_ids": [f.face_id for f in faces]},
+            ),
+        )
+
+
+def list_users(
+    services: Services,
+    request: Request,
+    collection_id: str,
+    *,
+    max_results: int = 500,
+    next_token: str | None = None,
+) -> Page[UserInfo]:
+    request.actor.require("users:read")
+    check_limit(max_results, "max results", 500)
+    after = decode_token(next_token)
+    with services.db.read() as session:
+        require_collection(session, collection_id)
+        query = select(UserRow).where(UserRow.collection_id == collection_id)
+        if after is not None:
+            query = query.where(UserRow.user_id > after)
+        rows = list(session.scalars(query.order_by(UserRow.user_id).limit(max_results + 1)))
+        counts = dict(
+            session.execute(
+                select(FaceRow.user_id, func.count())
+                .where(
+                    FaceRow.collection_id == collection_id,
+                    FaceRow.user_id.in_([r.user_id for r in rows]),
+                )
+                .group_by(FaceRow.user_id)
+            ).all()
+        )
+    more = len(rows) > max_results
+    users = [
+        UserInfo(r.user_id, r.status, int(counts.get(r.user_id, 0))) for r in rows[:max_results]
+    ]
+    return Page(users, encode_token(users[-1].user_id) if more else None)
+
+
+def associate_faces(
+    services: Services,
+    request: Request,
+    collection_id: str,
+    user_id: str,
+    face_ids: Sequence[str],
+    *,
+    user_match_threshold: float = DEFAULT_USER_MATCH_THRESHOLD,
+) -> AssociateResult:
+    """Add faces to a user. Once the user has faces, a new face must reach
+    ``user_match_threshold`` similarity with at least one of them."""
+    request.actor.require("users:write")
+    if not face_ids or len(face_ids) > MAX_FACES_PER_USER:
+        raise InvalidParameterError(f"give between 1 and {MAX_FACES_PER_USER} face ids")
+    max_distance_for(user_match_threshold)
+    associated: list[str] = []
+    failed: list[FailedAssociation] = []
+    with services.write_lock, services.db.write() as session:
+        require_collection(session, collection_id)
+        user = _require_user(session, collection_id, user_id)
+        current = list(
+            session.scalars(
+                select(FaceRow).where(
+                    FaceRow.collection_id == collection_id, FaceRow.user_id == user_id
+                )
+            )
+        )
+        known = [np.frombuffer(f.embedding, dtype=np.float32) for f in current]
+        for face_id in dict.fromkeys(face_ids):
+            row = session.get(FaceRow, face_id)
+            if row is None or row.collection_id != collection_id:
+                failed.append(FailedAssociation(face_id, ("FACE_NOT_FOUND",)))
+                continue
+            if row.user_id == user_id:
+                associated.append(face_id)
+                continue
+            if row.user_id is not None:
+                failed.append(
+                    FailedAssociation(
+                        face_id, ("ASSOCIATED_TO_A_DIFFERENT_USER",), user_id=row.user_id
+                    )
+                )
+                continue
+            vector = np.frombuffer(row.embedding, dtype=np.float32)
+            if known:
+                best = max(services.engine.compare(vector, k).similarity for k in known)
+                if best < user_match_threshold:
+                    failed.append(FailedAssociation(face_id, ("LOW_MATCH_CONFIDENCE",), best))
+                    continue
+            if len(known) >= MAX_FACES_PER_USER:
+                failed.append(FailedAssociation(face_id, ("FACE_LIMIT_EXCEEDED",)))
+                continue
+            row.user_id = user_id
+            known.append(vector)
+            associated.append(face_id)
+        user.status = "ACTIVE" if known else "CREATED"
+        services.ledger.append(
+            session,
+            request.event(
+                "AssociateFaces",
+                collection_id=collection_id,
+                parameters={"user_id": user_id, "user_match_threshold": user_match_threshold},
+                results={
+                    "associated": associated,
+                    "unsuccessful": [[f.face_id, list(f.reasons)] for f in failed],
+                },
+            ),
+        )
+        status = user.status
+    return AssociateResult(associated, failed, status)
+
+
+def disassociate_faces(
+    services: Services, request: Request, collection_id: str, user_id: str, face_ids: Sequence[str]
+) -> tuple[list[str], list[FailedAssociation]]:
+    request.actor.require("users:write")
+    if not face_ids or len(face_ids) > MAX_FACES_PER_USER:
+        raise InvalidParameterError(f"give between 1 and {MAX_FACES_PER_USER} face ids")
+    done: list[str] = []
+    failed: list[FailedAssociation] = []
+    with services.write_lock, services.db.write() as session:
+        require_collection(session, collection_id)
+        user = _require_user(session, collection_id, user_id)
+        for face_id in dict.fromkeys(face_ids):
+            row = session.get(FaceRow, face_id)
+            if row is None or row.collection_id != collection_id:
+                failed.append(FailedAssociation(face_id, ("FACE_NOT_FOUND",)))
+            elif row.user_id != user_id:
+                failed.append(
+                    FailedAssociation(
+                        face_id, ("ASSOCIATED_TO_A_DIFFERENT_USER",), user_id=row.user_id
+                    )
+                )
+            else:
+                row.user_id = None
+                done.append(face_id)
+        session.flush()
+        remaining = session.scalar(
+            select(func.count()).where(
+                FaceRow.collection_id == collection_id, FaceRow.user_id == user_id
+            )
+        )
+        user.status = "ACTIVE" if remaining else "CREATED"
+        services.ledger.append(
+            session,
+            request.event(
+                "DisassociateFaces",
+                collection_id=collection_id,
+                parameters={"user_id": user_id},
+                results={
+                    "disassociated": done,
+                    "unsuccessful": [[f.face_id, list(f.reasons)] for f in failed],
+                },
+            ),
+        )
+    return done, failed
+
+
+def search_users(
+    services: Services,
+    request: Request,
+    collection_id: str,
+    *,
+    face_id: str | None = None,
+    user_id: str | None = None,
+    image_bytes: bytes | None = None,
+    user_match_threshold: float = DEFAULT_THRESHOLD,
+    max_users: int = 100,
+) -> UserSearchResult:
+    """Users like a stored face, a user's faces, or the largest face in an image. A user's
+    similarity is its best face's; the searched user (or face's user) is left out."""
+    request.actor.require("faces:search")
+    if sum(x is not None for x in (face_id, user_id, image_bytes)) != 1:
+        raise InvalidParameterError("search by exactly one of: face id, user id, image")
+    check_limit(max_users, "max users", 500)
+    max_distance = max_distance_for(user_match_threshold)
+    searched_face = None
+    image_sha = None
+    with services.db.read() as session:
+        require_collection(session, collection_id)
+        if face_id is not None:
+            row = session.get(FaceRow, face_id)
+            if row is None or row.collection_id != collection_id:
+                raise NotFoundError(f"face {face_id} is not in collection {collection_id!r}")
+            probes = [np.frombuffer(row.embedding, dtype=np.float32)]
+            exclude = row.user_id
+        elif user_id is not None:
+            _require_user(session, collection_id, user_id)
+            probes = [
+                np.frombuffer(b, dtype=np.float32)
+                for b in session.scalars(
+                    select(FaceRow.embedding).where(
+                        FaceRow.collection_id == collection_id, FaceRow.user_id == user_id
+                    )
+                )
+            ]
+            exclude = user_id
+        else:
+            exclude = None
+            probes = []
+    if image_bytes is not None:
+        image = read_image(services, image_bytes)
+        image_sha = image.sha256
+        face = _largest_face(services, image, "the image")
+        searched_face = DetectedFace.of(face)
+        assert face.embedding is not None
+        probes = [face.embedding]
+    best: dict[str, float] = {}
+    index = services.indexes.get(collection_id)
+    for probe in probes:
+        neighbors = index.search(probe, 4096, max_distance)
+        with services.db.read() as session:
+            owners = dict(
+                session.execute(
+                    select(FaceRow.face_id, FaceRow.user_id).where(
+                        FaceRow.face_id.in_([n.face_id for n in neighbors]),
+                        FaceRow.user_id.is_not(None),
+                    )
+                ).all()
+            )
+        for n in neighbors:
+            owner = owners.get(n.face_id)
+            if owner is None or owner == exclude:
+                continue
+            score = float(distance_to_similarity(n.distance))
+            best[owner] = max(best.get(owner, 0.0), score)
+    ranked = sorted(best.items(), key=lambda item: -item[1])[:max_users]
+    matches = []
+    for owner, score in ranked:
+        fmr, bound = services.engine.calibration.false_match_rate(score)
+        matches.append(UserMatch(owner, round(score, 4), fmr, bound))
+    operation = "SearchUsersByImage" if image_bytes is not None else "SearchUsers"
+    with services.write_lock, services.db.write() as session:
+        services.ledger.append(
+            session,
+            request.event(
+                operation,
+                collection_id=collection_id,
+                image_sha256=image_sha,
+                parameters={
+                    "face_id": face_id,
+                    "user_id": user_id,
+                    "user_match_threshold": user_match_threshold,
+                    "max_users": max_users,
+                },
+                results={"matches": [[m.user_id, m.similarity] for m in matches]},
+            ),
+        )
+    return UserSearchResult(
+        matches,
+        user_match_threshold,
+        searched_face_id=face_id,
+        searched_user_id=user_id,
+        searched_face=searched_face,
+        face_model_version=FACE_MODEL_VERSION,
+    )
+
+
+def _user(session: Session, collection_id: str, user_id: str) -> UserRow | None:
+    return session.scalar(
+        select(UserRow).where(UserRow.collection_id == collection_id, UserRow.user_id == user_id)
+    )
+
+
+def _require_user(session: Session, collection_id: str, user_id: str) -> UserRow:
+    row = _user(session, collection_id, user_id)
+    if row is None:
+        raise NotFoundError(f"user {user_id!r} does not exist in {collection_id!r}")
+    return row
