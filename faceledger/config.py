@@ -55,8 +55,9 @@ class Settings(BaseSettings):
         default=None,
         description="Any SQLAlchemy URL; default: SQLite file faceledger.db in the data dir.",
     )
-    ledger_sign_every: int = Field(
-        default=100, ge=1, le=100_000, description="Sign the ledger head every N events."
+    cnn_fallback: bool = Field(
+        default=True,
+        description="Where HOG finds no face, try the CNN detector (slow, only on those images).",
     )
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port the server listens on.")

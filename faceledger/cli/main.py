@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from faceledger.cli import evaluate, faces, models
+from faceledger.cli import collections, evaluate, faces, models, server
 
 app = typer.Typer(
     help="faceledger: self-hosted face recognition that can be held to account.",
@@ -13,6 +13,13 @@ app = typer.Typer(
 )
 app.command()(faces.detect)
 app.command()(faces.compare)
+app.command()(server.serve)
+app.command()(collections.index)
+app.command()(collections.search)
+app.add_typer(collections.collections_app, name="collections")
+app.add_typer(collections.users_app, name="users")
+app.add_typer(server.keys_app, name="keys")
+app.add_typer(server.ledger_app, name="ledger")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(models.app, name="models")
 

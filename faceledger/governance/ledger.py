@@ -3,7 +3,7 @@
 Each event's hash is SHA-256 over the previous event's hash and the event's canonical JSON
 (sorted keys, no spaces, UTF-8), so editing, inserting or deleting an event breaks the chain
 from there on. Recomputing the whole chain is possible for whoever can write the database, so
-the chain head is also signed with the server's Ed25519 key every ``sign_every`` events (in
+the chain head is also signed with the server's Ed25519 key every 100 events (in
 the same transaction) and at shutdown; rewriting the chain without the key breaks those
 signatures. Events hold no images and no descriptors: hashes, ids, parameters and scores.
 """
@@ -25,6 +25,9 @@ from faceledger.governance.signing import Signer, key_id, signature_valid
 from faceledger.store.schema import LedgerEventRow, LedgerSignatureRow
 
 GENESIS = "0" * 64
+# Part of the ledger's format, not a setting: verification must not depend on configuration an
+# attacker could change, so every ledger has a signed head at every multiple of this.
+SIGN_EVERY = 100
 
 
 def canonical_json(value: Any) -> str:
@@ -66,9 +69,8 @@ class Verification:
 
 
 class Ledger:
-    def __init__(self, signer: Signer, sign_every: int = 100) -> None:
+    def __init__(self, signer: Signer) -> None:
         self.signer = signer
-        self.sign_every = sign_every
 
     def append(self, session: Session, event: Event) -> LedgerEventRow:
         """Add an event inside the caller's transaction (so it commits with the effect)."""
@@ -91,7 +93,7 @@ class Ledger:
             hash=chain_hash(prev_hash, body),
         )
         session.add(row)
-        if seq % self.sign_every == 0:
+        if seq % SIGN_EVERY == 0:
             session.flush()
             self._sign(session, seq, row.hash)
         return row
@@ -120,7 +122,7 @@ class Ledger:
         )
 
 
-def verify(session: Session, public_key: Ed25519PublicKey, sign_every: int = 100) -> Verification:
+def verify(session: Session, public_key: Ed25519PublicKey) -> Verification:
     """Recompute the chain and check the signatures; names the first bad event."""
     expected_prev, count = GENESIS, 0
     hashes: dict[int, str] = {}
@@ -179,7 +181,7 @@ def verify(session: Session, public_key: Ed25519PublicKey, sign_every: int = 100
                 s_seq,
                 "the signature over this chain head is not valid for the key",
             )
-    for required in range(sign_every, count + 1, sign_every):
+    for required in range(SIGN_EVERY, count + 1, SIGN_EVERY):
         if required not in signatures:
             return Verification(
                 False,

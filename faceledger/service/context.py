@@ -46,9 +46,9 @@ class Services:
         services = cls(
             settings=settings,
             db=db,
-            engine=engine or FaceEngine(),
+            engine=engine or FaceEngine(cnn_fallback=settings.cnn_fallback),
             indexes=IndexSet(),
-            ledger=Ledger(signer, settings.ledger_sign_every),
+            ledger=Ledger(signer),
         )
         services.rebuild_indexes()
         return services

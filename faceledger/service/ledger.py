@@ -24,7 +24,7 @@ def verify_ledger(
         else services.ledger.signer.public_key
     )
     with services.db.read() as session:
-        return verify(session, key, services.ledger.sign_every)
+        return verify(session, key)
 
 
 def ledger_events(services: Services, request: Request) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,298 @@
+"""``faceledger collections``, ``index``, ``search`` and ``users`` on a data directory."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from faceledger.cli.common import (
+    err_console,
+    out_console,
+    print_json,
+    progress_bar,
+    reported_errors,
+    to_plain,
+)
+from faceledger.cli.local import DataDirOpt, PurposeOpt, local_services
+from faceledger.errors import FaceledgerError
+from faceledger.service import collections as collection_cases
+from faceledger.service import faces as face_cases
+from faceledger.service import users as user_cases
+from faceledger.vision import QualityLevel
+
+collections_app = typer.Typer(help="Face collections.", no_args_is_help=True)
+users_app = typer.Typer(help="Users: several faces of one person.", no_args_is_help=True)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+JsonOpt = Annotated[bool, typer.Option("--json")]
+
+
+@collections_app.command("create")
+def create(collection_id: str, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        collection_cases.create_collection(services, request, collection_id)
+    out_console.print(f"created collection {collection_id}")
+
+
+@collections_app.command("list")
+def list_(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request):
+        ids, token = [], None
+        while True:
+            page = collection_cases.list_collections(services, request, next_token=token)
+            ids += page.items
+            if not (token := page.next_token):
+                break
+    if as_json:
+        print_json(ids)
+    else:
+        for collection_id in ids:
+            out_console.print(collection_id)
+
+
+@collections_app.command("describe")
+def describe(collection_id: str, as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        info = collection_cases.describe_collection(services, request, collection_id)
+    if as_json:
+        print_json(info)
+    else:
+        out_console.print(
+            f"{info.collection_id}: {info.face_count} faces, {info.user_count} "
+            f"users, model {info.face_model_version}, created {info.created_at}"
+        )
+
+
+@collections_app.command("delete")
+def delete(
+    collection_id: str,
+    data_dir: DataDirOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    if not yes:
+        typer.confirm(f"Delete collection {collection_id} and all its faces?", abort=True)
+    with local_services(data_dir) as (services, request), reported_errors():
+        faces = collection_cases.delete_collection(services, request, collection_id)
+    out_console.print(f"deleted collection {collection_id} ({faces} faces)")
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(path)
+    return files
+
+
+def external_id_for(path: Path) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.\-:]", "_", path.stem)[:255] or "image"
+
+
+def index(
+    collection_id: str,
+    paths: Annotated[list[Path], typer.Argument(help="Image files or folders (recursive).")],
+    max_faces: Annotated[int | None, typer.Option(min=1, max=100)] = None,
+    quality_filter: Annotated[QualityLevel, typer.Option()] = QualityLevel.AUTO,
+    purpose: PurposeOpt = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Index the faces of images; the external image id is the file name without suffix."""
+    files = image_files(paths)
+    indexed, skipped, failed = 0, Counter[str](), Counter[str]()
+    with local_services(data_dir, purpose) as (services, request):
+        with reported_errors():
+            collection_cases.describe_collection(services, request, collection_id)
+        with progress_bar("indexing") as (set_total, advance):
+            set_total(len(files))
+            for file in files:
+                try:
+                    result = face_cases.index_faces(
+                        services,
+                        request,
+                        collection_id,
+                        file.read_bytes(),
+                        external_image_id=external_id_for(file),
+                        max_faces=max_faces,
+                        quality_filter=quality_filter,
+                    )
+                except FaceledgerError as error:
+                    failed[error.code] += 1
+                    err_console.print(
+                        f"skipped {file}: {error.code}: {error.message}", highlight=False
+                    )
+                except OSError as error:
+                    failed["UNREADABLE"] += 1
+                    err_console.print(f"skipped {file}: {error}", highlight=False)
+                else:
+                    indexed += len(result.indexed)
+                    if not result.indexed and not result.unindexed:
+                        skipped["NO_FACE_DETECTED"] += 1
+                    for face in result.unindexed:
+                        skipped.update(face.reasons)
+                advance(1)
+    summary = {
+        "images": len(files),
+        "indexed_faces": indexed,
+        "unindexed_faces_by_reason": dict(skipped),
+        "failed_images": dict(failed),
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        out_console.print(f"{len(files)} images: {indexed} faces indexed")
+        for reason, count in sorted(skipped.items()):
+            out_console.print(f"  not indexed, {reason}: {count}")
+        for code, count in sorted(failed.items()):
+            out_console.print(f"  images refused, {code}: {count}")
+
+
+def search(
+    collection_id: str,
+    image: Path,
+    threshold: Annotated[float, typer.Option(min=0, max=100)] = 80.0,
+    max_faces: Annotated[int, typer.Option("--max", min=1, max=4096)] = 10,
+    purpose: PurposeOpt = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Faces of the collection like the largest face in IMAGE: candidates for review."""
+    with local_services(data_dir, purpose) as (services, request), reported_errors():
+        result = face_cases.search_faces_by_image(
+            services,
+            request,
+            collection_id,
+            image.read_bytes(),
+            threshold=threshold,
+            max_faces=max_faces,
+        )
+    if as_json:
+        print_json(result)
+        return
+    table = Table(
+        "#",
+        "face id",
+        "external image id",
+        "similarity",
+        "est. FMR",
+        title=f"{len(result.matches)} candidate(s) at similarity >= {threshold:g}",
+        title_justify="left",
+    )
+    for i, m in enumerate(result.matches, 1):
+        fmr = f"{'< ' if m.fmr_upper_bound else ''}{m.false_match_rate:.2g}"
+        table.add_row(
+            str(i), m.face.face_id, m.face.external_image_id or "", f"{m.similarity:.2f}", fmr
+        )
+    out_console.print(table)
+    out_console.print("Candidates for a person to review, not identifications.")
+
+
+@users_app.command("create")
+def user_create(collection_id: str, user_id: str, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        user_cases.create_user(services, request, collection_id, user_id)
+    out_console.print(f"created user {user_id} in {collection_id}")
+
+
+@users_app.command("delete")
+def user_delete(collection_id: str, user_id: str, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        user_cases.delete_user(services, request, collection_id, user_id)
+    out_console.print(f"deleted user {user_id}")
+
+
+@users_app.command("list")
+def user_list(collection_id: str, as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        users, token = [], None
+        while True:
+            page = user_cases.list_users(services, request, collection_id, next_token=token)
+            users += page.items
+            if not (token := page.next_token):
+                break
+    if as_json:
+        print_json(users)
+    else:
+        for u in users:
+            out_console.print(f"{u.user_id}\t{u.status}\t{u.face_count} faces")
+
+
+@users_app.command("associate")
+def user_associate(
+    collection_id: str,
+    user_id: str,
+    face_ids: list[str],
+    user_match_threshold: Annotated[float, typer.Option(min=0, max=100)] = 75.0,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        result = user_cases.associate_faces(
+            services,
+            request,
+            collection_id,
+            user_id,
+            face_ids,
+            user_match_threshold=user_match_threshold,
+        )
+    if as_json:
+        print_json(result)
+        return
+    out_console.print(f"associated {len(result.associated)} face(s); user is {result.user_status}")
+    for failure in result.unsuccessful:
+        out_console.print(f"  not associated {failure.face_id}: {', '.join(failure.reasons)}")
+
+
+@users_app.command("disassociate")
+def user_disassociate(
+    collection_id: str, user_id: str, face_ids: list[str], data_dir: DataDirOpt = None
+) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        done, failed = user_cases.disassociate_faces(
+            services, request, collection_id, user_id, face_ids
+        )
+    out_console.print(f"disassociated {len(done)} face(s)")
+    for failure in failed:
+        out_console.print(f"  not disassociated {failure.face_id}: {', '.join(failure.reasons)}")
+
+
+@users_app.command("search")
+def user_search(
+    collection_id: str,
+    image: Annotated[
+        Path | None, typer.Option(help="Search with this image's largest face.")
+    ] = None,
+    face_id: Annotated[str | None, typer.Option()] = None,
+    user_id: Annotated[str | None, typer.Option()] = None,
+    threshold: Annotated[float, typer.Option(min=0, max=100)] = 80.0,
+    purpose: PurposeOpt = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Users like an image's largest face, a stored face, or another user."""
+    with local_services(data_dir, purpose) as (services, request), reported_errors():
+        result = user_cases.search_users(
+            services,
+            request,
+            collection_id,
+            face_id=face_id,
+            user_id=user_id,
+            image_bytes=image.read_bytes() if image else None,
+            user_match_threshold=threshold,
+        )
+    if as_json:
+        print_json(to_plain(result))
+        return
+    for m in result.matches:
+        out_console.print(
+            f"{m.user_id}\tsimilarity {m.similarity:.2f}\test. FMR {m.false_match_rate:.2g}"
+        )
+    if not result.matches:
+        out_console.print("no user reached the threshold")

@@ -1,0 +1,43 @@
+"""Opening the service on a data directory for CLI commands, as the local actor."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceledger.cli.common import reported_errors
+from faceledger.config import Settings, get_settings
+from faceledger.service.auth import Actor, Role
+from faceledger.service.common import Request
+from faceledger.service.context import Services
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="The service's data directory (default ./var, or $FACELEDGER_DATA_DIR)."
+    ),
+]
+PurposeOpt = Annotated[str | None, typer.Option(help="Why (recorded on the ledger).")]
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    settings = get_settings()
+    return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+
+
+@contextmanager
+def local_services(
+    data_dir: Path | None, purpose: str | None = None
+) -> Iterator[tuple[Services, Request]]:
+    """Services on the data directory and a request by the local user (role ``local``)."""
+    with reported_errors():
+        services = Services.open(settings_for(data_dir))
+        try:
+            yield services, Request(Actor(f"cli:{getpass.getuser()}", Role.LOCAL), purpose)
+        finally:
+            services.close()

@@ -1,0 +1,156 @@
+"""``faceledger serve``, ``faceledger keys`` and ``faceledger ledger``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from faceledger.cli.common import err_console, out_console, print_json, reported_errors
+from faceledger.cli.local import DataDirOpt, local_services, settings_for
+from faceledger.governance.signing import public_key_pem
+from faceledger.service import keys as key_cases
+from faceledger.service import ledger as ledger_cases
+
+keys_app = typer.Typer(help="API keys (stored hashed in the data directory).", no_args_is_help=True)
+ledger_app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the REST API with uvicorn. The first start creates an admin key in a 0600 file."""
+    import uvicorn
+
+    from faceledger.api import create_app
+
+    settings = settings_for(data_dir)
+    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = settings.model_copy(update=updates)
+    err_console.print(
+        f"faceledger on http://{settings.host}:{settings.port} "
+        f"(data: {Path(settings.data_dir).resolve()}, docs at /docs)"
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@keys_app.command("create")
+def create_key(
+    role: Annotated[str, typer.Option(help="admin, operator, reviewer or auditor.")],
+    name: Annotated[str, typer.Option(help="Who or what holds the key.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Issue an API key; its secret is printed once and stored only as a hash."""
+    with local_services(data_dir) as (services, request), reported_errors():
+        issued = key_cases.issue_key(services, request, role, name)
+    if as_json:
+        print_json(
+            {
+                "key_id": issued.key_id,
+                "name": issued.name,
+                "role": issued.role.value,
+                "token": issued.token,
+            }
+        )
+    else:
+        out_console.print(f"{issued.role.value} key {issued.key_id} for {issued.name}:")
+        out_console.print(issued.token, highlight=False)
+        err_console.print("Store it now: it is not shown again.")
+
+
+@keys_app.command("list")
+def list_keys(
+    as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDirOpt = None
+) -> None:
+    with local_services(data_dir) as (services, request):
+        rows = key_cases.keys(services, request)
+    listing = [
+        {
+            "key_id": r.key_id,
+            "name": r.name,
+            "role": r.role,
+            "created_at": r.created_at.isoformat(),
+            "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+        }
+        for r in rows
+    ]
+    if as_json:
+        print_json(listing)
+        return
+    table = Table("key id", "role", "name", "created", "revoked")
+    for k in listing:
+        table.add_row(
+            k["key_id"], k["role"], k["name"], k["created_at"][:19], (k["revoked_at"] or "")[:19]
+        )
+    out_console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: str, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        key_cases.revoke(services, request, key_id)
+    out_console.print(f"revoked {key_id}")
+
+
+@ledger_app.command("verify")
+def verify(
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Verify signatures against this PEM public key (kept apart from the server)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Recompute the hash chain and check the signatures; exits 1 naming the first bad event."""
+    with local_services(data_dir) as (services, request), reported_errors():
+        result = ledger_cases.verify_ledger(services, request, public_key)
+    if as_json:
+        print_json(result)
+    elif result.ok:
+        out_console.print(
+            f"ledger OK: {result.events} events, {result.signatures} signatures, "
+            f"last signed event {result.last_signed_seq}"
+        )
+    else:
+        err_console.print(
+            f"[red]ledger BROKEN at event {result.first_bad_seq}[/red]: {result.reason}",
+            highlight=False,
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("export")
+def export(
+    out: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Write every event as JSON Lines, oldest first, with its chain hashes."""
+    with local_services(data_dir) as (services, request):
+        handle = out.open("w") if out else sys.stdout
+        try:
+            count = 0
+            for item in ledger_cases.ledger_events(services, request):
+                handle.write(json.dumps(item, sort_keys=True) + "\n")
+                count += 1
+        finally:
+            if out:
+                handle.close()
+    if out:
+        err_console.print(f"wrote {count} events to {out}")
+
+
+@ledger_app.command("public-key")
+def public_key(data_dir: DataDirOpt = None) -> None:
+    """Print the server's ledger-signing public key (PEM) to give to auditors."""
+    with local_services(data_dir) as (services, _):
+        sys.stdout.write(public_key_pem(services.ledger.signer.public_key))
