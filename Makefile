@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint eval calibrate bench clean
+.PHONY: install test lint serve eval calibrate bench bench-search clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
+# The service on its embedded defaults: SQLite under ./var, http://127.0.0.1:8080/docs.
+serve: install
+	$(BIN)/faceledger serve
+
 # LFW view 2, all 10 folds (about 11 minutes on 2 cores the first time, seconds when cached).
 eval: install
 	$(BIN)/faceledger eval lfw
@@ -33,6 +37,9 @@ calibrate: install
 bench: install
 	$(BIN)/pip install --quiet --no-deps face_recognition==1.3.0 "setuptools<81"
 	$(BIN)/python benchmarks/engine_vs_face_recognition.py
+
+bench-search: install
+	$(BIN)/python benchmarks/search.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

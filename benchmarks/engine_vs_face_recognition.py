@@ -102,7 +102,10 @@ def main() -> None:
     # Same boxes, same landmarks model, same network: the descriptors should agree.
     ours_same: list[np.ndarray] = []
     for a, boxes in zip(arrays, fr_boxes, strict=True):
-        given = [Box(left, top, right - left, bottom - top) for top, right, bottom, left in boxes]
+        # face_recognition's (top, right, bottom, left) includes its right and bottom pixel.
+        given = [
+            Box(left, top, right - left + 1, bottom - top + 1) for top, right, bottom, left in boxes
+        ]
         ours_same.extend(f.embedding for f in ours_plain.embed(a, given))
     difference = float(np.max(np.abs(np.stack(ours_same) - np.stack(fr_vectors))))
 

@@ -26,3 +26,7 @@ app.add_typer(models.app, name="models")
 
 def run() -> None:
     app()
+
+
+if __name__ == "__main__":
+    run()

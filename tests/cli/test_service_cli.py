@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from typer.testing import CliRunner
+
+from faceledger.cli.main import app
+from tests.conftest import LFW, require
+
+runner = CliRunner()
+
+
+def run(data_dir, *args: str):
+    return runner.invoke(app, [*map(str, args), "--data-dir", str(data_dir)])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("var")
+
+
+def test_collections_index_search_and_ledger(data_dir, tmp_path) -> None:
+    bush = require(LFW / "images" / "George_W_Bush")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for n in (1, 2, 3):
+        (folder / f"bush{n}.jpg").write_bytes((bush / f"George_W_Bush_000{n}.jpg").read_bytes())
+    (folder / "notes.txt").write_text("skipped: not an image suffix")
+    whole = (bush / "George_W_Bush_0005.jpg").read_bytes()
+    (folder / "broken.jpg").write_bytes(whole[: len(whole) // 2])
+    assert run(data_dir, "collections", "create", "people").exit_code == 0
+    duplicate = run(data_dir, "collections", "create", "people")
+    assert duplicate.exit_code == 1 and "RESOURCE_ALREADY_EXISTS" in duplicate.stderr
+
+    indexed = run(data_dir, "index", "people", folder, "--json", "--purpose", "test")
+    assert indexed.exit_code == 0, indexed.output
+    summary = json.loads(indexed.stdout)
+    assert summary["images"] == 4 and summary["indexed_faces"] == 3
+    assert summary["failed_images"] == {"TRUNCATED": 1}
+
+    found = run(data_dir, "search", "people", bush / "George_W_Bush_0004.jpg", "--json")
+    assert found.exit_code == 0
+    matches = json.loads(found.stdout)["matches"]
+    assert {m["face"]["external_image_id"] for m in matches} == {"bush1", "bush2", "bush3"}
+
+    described = json.loads(run(data_dir, "collections", "describe", "people", "--json").stdout)
+    assert described["face_count"] == 3
+    missing = run(data_dir, "search", "nowhere", bush / "George_W_Bush_0004.jpg")
+    assert missing.exit_code == 1 and "RESOURCE_NOT_FOUND" in missing.stderr
+
+    verified = run(data_dir, "ledger", "verify", "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"]
+    export = tmp_path / "ledger.jsonl"
+    assert run(data_dir, "ledger", "export", "--out", export).exit_code == 0
+    events = [json.loads(line)["event"] for line in export.read_text().splitlines()]
+    operations = [e["operation"] for e in events]
+    assert operations.count("IndexFaces") == 3 and "SearchFacesByImage" in operations
+    search = next(e for e in events if e["operation"] == "SearchFacesByImage")
+    assert search["image_sha256"] and search["results"]["matches"]
+    assert "embedding" not in json.dumps(events)
+
+
+def test_users_cli(data_dir) -> None:
+    faces = json.loads(
+        runner.invoke(
+            app, ["collections", "describe", "people", "--json", "--data-dir", str(data_dir)]
+        ).stdout
+    )
+    assert faces["face_count"] == 3
+    assert run(data_dir, "users", "create", "people", "gwb").exit_code == 0
+    listed = json.loads(run(data_dir, "users", "list", "people", "--json").stdout)
+    assert listed[0]["user_id"] == "gwb" and listed[0]["status"] == "CREATED"
+
+
+def test_keys_cli(data_dir) -> None:
+    created = run(
+        data_dir, "keys", "create", "--role", "auditor", "--name", "audit office", "--json"
+    )
+    assert created.exit_code == 0
+    key = json.loads(created.stdout)
+    assert key["role"] == "auditor" and key["token"].startswith(key["key_id"] + ".")
+    listed = json.loads(run(data_dir, "keys", "list", "--json").stdout)
+    assert key["key_id"] in {k["key_id"] for k in listed}
+    assert key["token"] not in json.dumps(listed)  # the secret is shown once, never again
+    bad = run(data_dir, "keys", "create", "--role", "king", "--name", "x")
+    assert bad.exit_code == 3 and "unknown role" in bad.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_starts_with_embedded_defaults(tmp_path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "faceledger.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health") as answer:
+                    assert json.load(answer)["status"] == "ok"
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "server did not start in 60 s"
+                time.sleep(0.3)
+        key_file = tmp_path / "admin-key.txt"
+        assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/collections",
+            headers={"Authorization": f"Bearer {key_file.read_text().strip()}"},
+        )
+        with urllib.request.urlopen(request) as answer:
+            assert json.load(answer)["collection_ids"] == []
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=30)[0]
+    assert "admin API key was written" in output
