@@ -61,13 +61,7 @@ def delete_user(services: Services, request: Request, collection_id: str, user_i
     with services.write_lock, services.db.write() as session:
         require_collection(session, collection_id)
         row = _require_user(session, collection_id, user_id)
-        faces = list(
-            session.scalars(
-                select(FaceRow).where(
-                    FaceRow.collection_id == collection_id, FaceRow.user_id == user_id
-                )
-            )
-        )
+        faces = _user_faces(session, collection_id, user_id)
         for face in faces:
             face.user_id = None
         session.delete(row)
@@ -136,13 +130,7 @@ def associate_faces(
     with services.write_lock, services.db.write() as session:
         require_collection(session, collection_id)
         user = _require_user(session, collection_id, user_id)
-        current = list(
-            session.scalars(
-                select(FaceRow).where(
-                    FaceRow.collection_id == collection_id, FaceRow.user_id == user_id
-                )
-            )
-        )
+        current = _user_faces(session, collection_id, user_id)
         known = [np.frombuffer(f.embedding, dtype=np.float32) for f in current]
         for face_id in dict.fromkeys(face_ids):
             row = session.get(FaceRow, face_id)
@@ -265,12 +253,8 @@ def search_users(
         elif user_id is not None:
             _require_user(session, collection_id, user_id)
             probes = [
-                np.frombuffer(b, dtype=np.float32)
-                for b in session.scalars(
-                    select(FaceRow.embedding).where(
-                        FaceRow.collection_id == collection_id, FaceRow.user_id == user_id
-                    )
-                )
+                np.frombuffer(f.embedding, dtype=np.float32)
+                for f in _user_faces(session, collection_id, user_id)
             ]
             exclude = user_id
         else:
@@ -337,6 +321,16 @@ def search_users(
 def _user(session: Session, collection_id: str, user_id: str) -> UserRow | None:
     return session.scalar(
         select(UserRow).where(UserRow.collection_id == collection_id, UserRow.user_id == user_id)
+    )
+
+
+def _user_faces(session: Session, collection_id: str, user_id: str) -> list[FaceRow]:
+    return list(
+        session.scalars(
+            select(FaceRow).where(
+                FaceRow.collection_id == collection_id, FaceRow.user_id == user_id
+            )
+        )
     )
 
 
