@@ -28,6 +28,16 @@ from faceledger.service.context import Services
 from faceledger.store.index import ExactIndex
 from faceledger.store.schema import FaceRow
 
+# Filler faces come from no image; they get a box so that a match on them reads like any other.
+PLACEHOLDER_BOX = {
+    "left": 0,
+    "top": 0,
+    "width": 1,
+    "height": 1,
+    "image_width": 1,
+    "image_height": 1,
+}
+
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
     values = np.array(samples) * 1000.0
