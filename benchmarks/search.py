@@ -106,7 +106,7 @@ def bench_service(real: np.ndarray, paths: list[Path], gallery: int, queries: in
                     face_id=str(uuid.uuid4()),
                     collection_id="bench",
                     image_id="0" * 64,
-                    box={},
+                    box=PLACEHOLDER_BOX,
                     landmarks=[],
                     quality={},
                     confidence=0.0,
