@@ -78,7 +78,9 @@ def detect(
 
 
 def _print_table(path: Path, faces: list[Face], level: QualityLevel) -> None:
-    table = Table(title=f"{path} — {len(faces)} face(s)", title_justify="left")
+    # A heading, not a table title: titles wrap with the terminal and split their text.
+    out_console.print(f"{path}: {len(faces)} face(s)", soft_wrap=True, highlight=False)
+    table = Table()
     for column in (
         "#",
         "box l,t,w,h",

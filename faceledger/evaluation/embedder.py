@@ -9,6 +9,7 @@ as such in every report: dropping those pairs would flatter the accuracy.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -137,10 +138,13 @@ def embed_images(
     if batches:
         # One BLAS/OpenMP thread per worker: the workers are the parallelism.
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        # Spawned, not forked: a fork of a process that runs other threads (a web server, a
+        # test client) can copy a lock some thread holds, and the child then waits forever.
         with ProcessPoolExecutor(
             max_workers=max(1, min(workers, len(batches))),
             initializer=_init_worker,
             initargs=(pipeline,),
+            mp_context=multiprocessing.get_context("spawn"),
         ) as pool:
             absolute = [[str(root / rel) for rel in batch] for batch in batches]
             for batch, done in zip(batches, pool.map(_embed_files, absolute), strict=True):
