@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         default=True,
         description="Where HOG finds no face, try the CNN detector (slow, only on those images).",
     )
+    s3_bucket_dir: Path | None = Field(
+        default=None,
+        description="Folder whose subfolders act as buckets for Rekognition's Image.S3Object.",
+    )
+    aws_rate_limit: float = Field(
+        default=50.0,
+        ge=0,
+        description="Rekognition-endpoint requests per second per access key (0 = no limit).",
+    )
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port the server listens on.")
     max_request_bytes: int = Field(

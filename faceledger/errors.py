@@ -86,3 +86,11 @@ class PermissionDeniedError(FaceledgerError):
 
 class LedgerError(FaceledgerError):
     code = "LEDGER_ERROR"
+
+
+class InvalidPaginationToken(InvalidParameterError):
+    code = "INVALID_PAGINATION_TOKEN"
+
+
+class RateLimited(FaceledgerError):
+    code = "RATE_LIMITED"

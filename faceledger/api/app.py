@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from faceledger import __version__
-from faceledger.api import errors
+from faceledger.api import errors, rekognition
+from faceledger.api.rekognition.ratelimit import RateLimiter
 from faceledger.api.routes import admin, collections, faces, users
 from faceledger.config import Settings, get_settings
 from faceledger.service.context import Services
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or Services.open(settings or get_settings())
+        app.state.rate_limiter = RateLimiter(app.state.services.settings.aws_rate_limit)
         key_file = ensure_admin_key(app.state.services)
         if key_file is not None:
             log.warning("first start: an admin API key was written to %s (mode 0600)", key_file)
@@ -52,4 +54,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (collections, faces, users, admin):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(rekognition.router)  # Rekognition's wire protocol at POST /
     return app

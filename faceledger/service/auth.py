@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import select
 
 from faceledger.errors import AuthenticationError, InvalidParameterError, PermissionDeniedError
+from faceledger.governance.secrets import SecretBox
 from faceledger.store.database import Database
 from faceledger.store.schema import ApiKeyRow, utcnow
 
@@ -64,6 +66,18 @@ class IssuedKey:
     token: str  # shown once; only its hash is stored
 
 
+def _role(value: Role | str) -> Role:
+    try:
+        role = Role(value)
+    except ValueError:
+        raise InvalidParameterError(
+            f"unknown role {value!r}; roles: admin, operator, reviewer, auditor"
+        ) from None
+    if role is Role.LOCAL:
+        raise InvalidParameterError("the local role is not issued as a key")
+    return role
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -71,14 +85,7 @@ def _digest(secret: str) -> str:
 def create_key(db: Database, role: Role | str, name: str) -> IssuedKey:
     """A new API key. The token is ``<key id>.<secret>``; only the secret's SHA-256 is stored
     (the secret is 256 random bits, so a slow hash would add nothing)."""
-    try:
-        role = Role(role)
-    except ValueError:
-        raise InvalidParameterError(
-            f"unknown role {role!r}; roles: admin, operator, reviewer, auditor"
-        ) from None
-    if role is Role.LOCAL:
-        raise InvalidParameterError("the local role is not issued as a key")
+    role = _role(role)
     if not name.strip():
         raise InvalidParameterError("a key needs a name saying who or what holds it")
     key_id = "flk_" + secrets.token_hex(8)
@@ -88,6 +95,51 @@ def create_key(db: Database, role: Role | str, name: str) -> IssuedKey:
             ApiKeyRow(key_id=key_id, name=name, role=role.value, secret_sha256=_digest(secret))
         )
     return IssuedKey(key_id, name, role, f"{key_id}.{secret}")
+
+
+@dataclass(frozen=True)
+class AwsCredential:
+    actor: Actor
+    secret: str
+    default_purpose: str | None
+
+
+def create_aws_key(
+    db: Database, box: SecretBox, role: Role | str, name: str, purpose: str | None = None
+) -> IssuedKey:
+    """An AWS-style key pair for Signature V4: access key id ``FLAK...`` and a secret that is
+    stored sealed (the server must recompute signatures with it), shown once."""
+    role = _role(role)
+    if not name.strip():
+        raise InvalidParameterError("a key needs a name saying who or what holds it")
+    key_id = "FLAK" + "".join(
+        secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16)
+    )
+    secret = secrets.token_urlsafe(30)
+    with db.write() as session:
+        session.add(
+            ApiKeyRow(
+                key_id=key_id,
+                name=name,
+                role=role.value,
+                secret_sha256=_digest(secret),
+                default_purpose=purpose,
+                aws_secret_encrypted=box.seal(secret, key_id),
+            )
+        )
+    return IssuedKey(key_id, name, role, secret)
+
+
+def aws_credential(db: Database, box: SecretBox, access_key_id: str) -> AwsCredential:
+    with db.read() as session:
+        row = session.get(ApiKeyRow, access_key_id)
+    if row is None or row.revoked_at is not None or row.aws_secret_encrypted is None:
+        raise AuthenticationError(f"the access key {access_key_id!r} is not known")
+    return AwsCredential(
+        Actor(row.key_id, Role(row.role), row.name),
+        box.open(row.aws_secret_encrypted, row.key_id),
+        row.default_purpose,
+    )
 
 
 def authenticate(db: Database, token: str | None) -> Actor:

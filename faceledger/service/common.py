@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from faceledger.errors import InvalidParameterError, NotFoundError
+from faceledger.errors import InvalidPaginationToken, InvalidParameterError, NotFoundError
 from faceledger.governance.ledger import Event
 from faceledger.imaging import ImageLimits, decode_image, sha256_hex
 from faceledger.service.auth import Actor
@@ -50,6 +50,19 @@ class LoadedImage:
     @property
     def height(self) -> int:
         return int(self.rgb.shape[0])
+
+
+def record_refusal(services: Services, key_id: str, role: str, operation: str, reason: str) -> None:
+    """Refused attempts (bad credentials, wrong role) go on the ledger too."""
+    event = Event(
+        operation=operation,
+        actor_key_id=key_id or "anonymous",
+        actor_role=role,
+        outcome="refused",
+        results={"reason": reason},
+    )
+    with services.write_lock, services.db.write() as session:
+        services.ledger.append(session, event)
 
 
 def read_image(services: Services, data: bytes) -> LoadedImage:
@@ -116,4 +129,4 @@ def decode_token(token: str | None) -> str | None:
     try:
         return base64.urlsafe_b64decode(token.encode()).decode()
     except (ValueError, UnicodeDecodeError):
-        raise InvalidParameterError("the pagination token is not valid") from None
+        raise InvalidPaginationToken("the pagination token is not valid") from None

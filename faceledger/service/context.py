@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from faceledger.config import Settings
 from faceledger.governance.ledger import Ledger
+from faceledger.governance.secrets import SecretBox
 from faceledger.governance.signing import Signer
 from faceledger.store.database import Database
 from faceledger.store.index import IndexSet
@@ -30,6 +31,7 @@ class Services:
     engine: FaceEngine
     indexes: IndexSet
     ledger: Ledger
+    secrets: SecretBox
     # dlib's models are not safe to call from two threads at once.
     engine_lock: threading.Lock = field(default_factory=threading.Lock)
     # Database write + index update happen together, so the index never holds a face the
@@ -43,12 +45,14 @@ class Services:
         db = Database(settings.resolved_database_url)
         db.migrate()
         signer = Signer.load_or_create(data_dir / "keys" / "ledger-ed25519.pem")
+        secrets = SecretBox.load_or_create(data_dir / "keys" / "secrets.key")
         services = cls(
             settings=settings,
             db=db,
             engine=engine or FaceEngine(cnn_fallback=settings.cnn_fallback),
             indexes=IndexSet(),
             ledger=Ledger(signer),
+            secrets=secrets,
         )
         services.rebuild_indexes()
         return services

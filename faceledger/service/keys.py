@@ -7,7 +7,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from faceledger.service.auth import IssuedKey, Role, create_key, list_keys, revoke_key
+from faceledger.service.auth import (
+    IssuedKey,
+    Role,
+    create_aws_key,
+    create_key,
+    list_keys,
+    revoke_key,
+)
 from faceledger.service.common import Request
 from faceledger.service.context import Services
 from faceledger.store.schema import ApiKeyRow
@@ -15,15 +22,34 @@ from faceledger.store.schema import ApiKeyRow
 ADMIN_KEY_FILE = "admin-key.txt"
 
 
-def issue_key(services: Services, request: Request, role: Role | str, name: str) -> IssuedKey:
+def issue_key(
+    services: Services,
+    request: Request,
+    role: Role | str,
+    name: str,
+    *,
+    aws: bool = False,
+    purpose: str | None = None,
+) -> IssuedKey:
+    """A bearer key, or with ``aws`` an access key id and secret for Signature V4 (for the
+    Rekognition endpoint), optionally bound to a default purpose recorded on every use."""
     request.actor.require("keys:manage")
-    issued = create_key(services.db, role, name)
+    if aws:
+        issued = create_aws_key(services.db, services.secrets, role, name, purpose)
+    else:
+        issued = create_key(services.db, role, name)
     with services.write_lock, services.db.write() as session:
         services.ledger.append(
             session,
             request.event(
                 "CreateKey",
-                parameters={"key_id": issued.key_id, "role": issued.role.value, "name": name},
+                parameters={
+                    "key_id": issued.key_id,
+                    "role": issued.role.value,
+                    "name": name,
+                    "aws": aws,
+                    "default_purpose": purpose,
+                },
             ),
         )
     return issued

@@ -163,5 +163,6 @@ class UserSearchResult:
     searched_face_id: str | None = None
     searched_user_id: str | None = None
     searched_face: DetectedFace | None = None
+    image_size: tuple[int, int] | None = None
     face_model_version: str = ""
     notes: list[str] = field(default_factory=list)

@@ -242,6 +242,7 @@ def search_users(
     max_distance = max_distance_for(user_match_threshold)
     searched_face = None
     image_sha = None
+    image_size = None
     with services.db.read() as session:
         require_collection(session, collection_id)
         if face_id is not None:
@@ -263,6 +264,7 @@ def search_users(
     if image_bytes is not None:
         image = read_image(services, image_bytes)
         image_sha = image.sha256
+        image_size = (image.width, image.height)
         face = _largest_face(services, image, "the image")
         searched_face = DetectedFace.of(face)
         assert face.embedding is not None
@@ -314,8 +316,15 @@ def search_users(
         searched_face_id=face_id,
         searched_user_id=user_id,
         searched_face=searched_face,
+        image_size=image_size,
         face_model_version=FACE_MODEL_VERSION,
     )
+
+
+def user_status(services: Services, request: Request, collection_id: str, user_id: str) -> str:
+    request.actor.require("users:read")
+    with services.db.read() as session:
+        return _require_user(session, collection_id, user_id).status
 
 
 def _user(session: Session, collection_id: str, user_id: str) -> UserRow | None:

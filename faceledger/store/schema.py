@@ -81,6 +81,10 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     secret_sha256: Mapped[str] = mapped_column(String(64))
+    # AWS Signature V4 needs the secret itself to recompute signatures: kept encrypted with the
+    # server's secrets key (AES-GCM), never in clear. NULL for bearer-only keys.
+    aws_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    default_purpose: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -97,8 +97,9 @@ async def disassociate_faces(
         user_id,
         body.face_ids,
     )
-    listing = await run_in_threadpool(users.list_users, services, Request(actor), collection_id)
-    status = next((u.status for u in listing.items if u.user_id == user_id), "CREATED")
+    status = await run_in_threadpool(
+        users.user_status, services, Request(actor), collection_id, user_id
+    )
     return AssociateOut(
         associated_face_ids=done,
         user_status=status,

@@ -1,0 +1,137 @@
+"""Amazon Rekognition's wire protocol (AWS JSON 1.1) at ``POST /``.
+
+A thin layer: it checks the AWS Signature V4, finds the action named by ``X-Amz-Target``,
+and hands the JSON body to one function per action in :mod:`.actions`, which calls the same
+service the native API uses. Errors leave in AWS's shape (``__type`` and ``message``) so that
+botocore raises its modelled exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from faceledger.errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    FaceledgerError,
+    InvalidImageError,
+    InvalidPaginationToken,
+    InvalidParameterError,
+    NoFaceDetected,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimited,
+)
+from faceledger.service.auth import aws_credential
+from faceledger.service.common import Request as ServiceRequest
+from faceledger.service.common import record_refusal
+from faceledger.service.context import Services
+
+from . import sigv4
+from .actions import ACTIONS, Call, InvalidS3Object
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("faceledger.rekognition")
+router = APIRouter()
+TARGET_PREFIX = "RekognitionService"
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+def aws_error(kind: str, message: str, status: int = 400) -> Response:
+    return Response(
+        json.dumps({"__type": kind, "message": message}), status, media_type=CONTENT_TYPE
+    )
+
+
+def error_type(error: FaceledgerError, action: str) -> str:
+    if isinstance(error, NotFoundError):
+        return "ResourceNotFoundException"
+    if isinstance(error, AlreadyExistsError):
+        return "ConflictException" if action == "CreateUser" else "ResourceAlreadyExistsException"
+    if isinstance(error, InvalidImageError):
+        if error.code in {"TOO_LARGE", "TOO_MANY_PIXELS"}:
+            return "ImageTooLargeException"
+        return "InvalidImageFormatException"
+    if isinstance(error, InvalidS3Object):
+        return "InvalidS3ObjectException"
+    if isinstance(error, InvalidPaginationToken):
+        return "InvalidPaginationTokenException"
+    if isinstance(error, InvalidParameterError | NoFaceDetected):
+        return "InvalidParameterException"
+    if isinstance(error, AuthenticationError | PermissionDeniedError):
+        return "AccessDeniedException"
+    if isinstance(error, RateLimited):
+        return "ProvisionedThroughputExceededException"
+    return "InternalServerError"
+
+
+@router.post("/", include_in_schema=False)
+async def rekognition(http: Request) -> Response:
+    services: Services = http.app.state.services
+    target = http.headers.get("x-amz-target", "")
+    prefix, _, action = target.partition(".")
+    if prefix != TARGET_PREFIX or action not in ACTIONS:
+        return aws_error("UnknownOperationException", f"unknown operation {target!r}")
+    body = await http.body()
+    if len(body) > services.settings.max_request_bytes:
+        return aws_error("ImageTooLargeException", "the request is larger than the limit")
+    headers = {k.lower(): v for k, v in http.headers.items()}
+    try:
+        signed = sigv4.parse_authorization(headers)
+        credential = await run_in_threadpool(
+            aws_credential, services.db, services.secrets, signed.access_key_id
+        )
+        sigv4.verify(
+            signed,
+            credential.secret,
+            method=http.method,
+            path=http.url.path,
+            query=http.url.query,
+            headers=headers,
+            body=body,
+        )
+    except AuthenticationError as error:
+        claimed = headers.get("authorization", "").partition("Credential=")[2].split("/")[0]
+        await run_in_threadpool(
+            record_refusal, services, claimed[:64], "unknown", action, error.message
+        )
+        return aws_error("AccessDeniedException", error.message)
+    limiter: RateLimiter = http.app.state.rate_limiter
+    if not limiter.allow(credential.actor.key_id):
+        return aws_error(
+            "ProvisionedThroughputExceededException",
+            f"more than {services.settings.aws_rate_limit:g} requests per second "
+            "for this access key",
+        )
+    try:
+        payload: Any = json.loads(body) if body else {}
+    except ValueError:
+        return aws_error("InvalidParameterException", "the body is not valid JSON")
+    if not isinstance(payload, dict):
+        return aws_error("InvalidParameterException", "the body must be a JSON object")
+    purpose = headers.get("x-faceledger-purpose") or credential.default_purpose
+    call = Call(services, ServiceRequest(credential.actor, purpose), payload)
+    try:
+        result = await run_in_threadpool(ACTIONS[action], call)
+    except PermissionDeniedError as error:
+        await run_in_threadpool(
+            record_refusal,
+            services,
+            credential.actor.key_id,
+            credential.actor.role.value,
+            action,
+            error.message,
+        )
+        return aws_error("AccessDeniedException", error.message)
+    except FaceledgerError as error:
+        kind = error_type(error, action)
+        return aws_error(kind, error.message, 500 if kind == "InternalServerError" else 400)
+    except (TypeError, ValueError) as error:  # a field of the wrong type
+        return aws_error("InvalidParameterException", f"invalid request: {error}")
+    return JSONResponse(result, media_type=CONTENT_TYPE)
