@@ -64,6 +64,10 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: str
     name: str = Field(min_length=1, max_length=255)
+    aws: bool = Field(False, description="An access key id and secret for Signature V4.")
+    purpose: str | None = Field(
+        None, max_length=1000, description="Default purpose recorded on every use."
+    )
 
 
 # -- outputs -----------------------------------------------------------------------------------
@@ -242,7 +246,10 @@ class IssuedKeyOut(BaseModel):
     key_id: str
     name: str
     role: str
-    token: str = Field(description="Shown once. Send as 'Authorization: Bearer <token>'.")
+    token: str = Field(
+        description="Shown once. Bearer keys: send 'Authorization: Bearer "
+        "<token>'. AWS keys: the secret access key; key_id is the access key id."
+    )
 
 
 class VerificationOut(Out):

@@ -89,3 +89,14 @@ def test_secrets_are_not_stored_in_clear(server) -> None:
     # The database with its write-ahead log, where fresh rows sit until a checkpoint.
     database = b"".join(p.read_bytes() for p in server.settings.data_dir.glob("faceledger.db*"))
     assert key_id.encode() in database and secret.encode() not in database
+
+
+def test_admins_issue_aws_keys_over_the_native_api(server) -> None:
+    import httpx
+
+    admin = (server.settings.data_dir / "admin-key.txt").read_text().strip()
+    issued = httpx.post(f"{server.url}/v1/keys", headers={"Authorization": f"Bearer {admin}"},
+                        json={"role": "operator", "name": "app", "aws": True,
+                              "purpose": "door access"}).json()
+    client = server.client((issued["key_id"], issued["token"]))
+    assert "CollectionIds" in client.list_collections()

@@ -15,7 +15,11 @@ router = APIRouter()
 
 @router.post("/keys", status_code=201, response_model=IssuedKeyOut, tags=["keys"])
 async def create_key(body: KeyIn, services: ServicesDep, actor: ActorDep):
-    issued = await run_in_threadpool(keys.issue_key, services, Request(actor), body.role, body.name)
+    issued = await run_in_threadpool(
+        lambda: keys.issue_key(
+            services, Request(actor), body.role, body.name, aws=body.aws, purpose=body.purpose
+        )
+    )
     return IssuedKeyOut(
         key_id=issued.key_id, name=issued.name, role=issued.role.value, token=issued.token
     )
