@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint serve eval calibrate bench bench-search clean
+.PHONY: install test lint serve eval calibrate audit bench bench-search clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ eval: install
 # Regenerate the shipped similarity -> false match rate table from all of LFW.
 calibrate: install
 	$(BIN)/faceledger eval calibrate
+
+# The accuracy and fairness audit: out/audit/audit.html and .json; ships the worst-group
+# thresholds with the package (about 5 minutes with embeddings cached by make calibrate).
+audit: install
+	$(BIN)/faceledger audit run --install-calibration
 
 # The peer wraps the same dlib models; it needs pkg_resources, gone from setuptools 81.
 bench: install

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from faceledger.cli import collections, evaluate, faces, models, server
+from faceledger.cli import audit, collections, evaluate, faces, models, server
 
 app = typer.Typer(
     help="faceledger: self-hosted face recognition that can be held to account.",
@@ -21,6 +21,7 @@ app.add_typer(collections.users_app, name="users")
 app.add_typer(server.keys_app, name="keys")
 app.add_typer(server.ledger_app, name="ledger")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(audit.app, name="audit")
 app.add_typer(models.app, name="models")
 
 
