@@ -33,3 +33,16 @@ def engine():
 @pytest.fixture(scope="session")
 def obama_bytes() -> bytes:
     return require(EXAMPLES / "obama.jpg").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def lfw_cache(tmp_path_factory):
+    """One embedding cache for every test that runs LFW in this session (fresh each run)."""
+    from faceledger.config import get_settings
+
+    cache = tmp_path_factory.mktemp("embedding-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACELEDGER_CACHE_DIR", str(cache))
+        get_settings.cache_clear()
+        yield cache
+    get_settings.cache_clear()

@@ -154,7 +154,7 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
         "data": {
             "lfw_images": len(images),
             "lfw_people": len(set(people.tolist())),
-            "gender_labelled_images": int((gender != "?").sum()),
+            "gender_labelled_images": int(np.isin(gender, ["F", "M"]).sum()),
             "race_labelled_people": len(set(people[np.isin(race, RACE_GROUPS)])),
             "subset": options.subset,
         },
@@ -196,7 +196,8 @@ def _gender_labels(root: Path, images: list[str]) -> np.ndarray:
         raise DatasetError(f"no gender annotations at {path}")
     with path.open() as handle:
         labels = {row["image"]: row["gender"] for row in csv.DictReader(handle)}
-    return np.array([labels.get(i.split("/", 1)[1], "?") for i in images])
+    # Images missing from the lists, or listed without a label, are "unlabelled".
+    return np.array([labels.get(i.split("/", 1)[1]) or "unlabelled" for i in images])
 
 
 def _race_labels(root: Path, people: np.ndarray) -> np.ndarray:

@@ -26,7 +26,9 @@ class Role(StrEnum):
 
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.ADMIN: frozenset({"keys:manage", "collections:manage", "collections:read", "ledger:read"}),
+    Role.ADMIN: frozenset(
+        {"keys:manage", "collections:manage", "collections:read", "ledger:read", "evaluation:read"}
+    ),
     Role.OPERATOR: frozenset(
         {
             "collections:read",
@@ -40,7 +42,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         }
     ),
     Role.REVIEWER: frozenset({"collections:read"}),
-    Role.AUDITOR: frozenset({"ledger:read", "collections:read"}),
+    Role.AUDITOR: frozenset(
+        {"ledger:read", "collections:read", "evaluation:run", "evaluation:read"}
+    ),
 }
 PERMISSIONS[Role.LOCAL] = frozenset().union(*PERMISSIONS.values())
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.conftest import EXAMPLES, require
@@ -109,3 +110,41 @@ def test_openapi_documents_both_body_kinds(api) -> None:
     spec = api.client.get("/openapi.json").json()
     body = spec["paths"]["/v1/collections/{collection_id}/faces"]["post"]["requestBody"]
     assert {"application/json", "multipart/form-data"} <= set(body["content"])
+
+
+def test_independent_testing_endpoints(api, obama_bytes) -> None:
+    import base64
+
+    obama = base64.b64encode(obama_bytes).decode()
+    obama2 = base64.b64encode(require(EXAMPLES / "obama2.jpg").read_bytes()).decode()
+    biden = base64.b64encode(require(EXAMPLES / "biden.jpg").read_bytes()).decode()
+    body = {
+        "pairs": [
+            {"a": {"image": obama}, "b": {"image": obama2}, "label": "same"},
+            {"a": {"image": obama}, "b": {"image": biden}, "label": "different"},
+            {"a": {"template": [0.0] * 128}, "b": {"template": [0.01] * 128}},
+        ]
+    }
+    denied = api.client.post("/v1/evaluation/compare", json=body, headers=api.operator)
+    assert denied.status_code == 403
+    scored = api.client.post("/v1/evaluation/compare", json=body, headers=api.auditor)
+    assert scored.status_code == 200, scored.text
+    same, different, templates = scored.json()["pairs"]
+    assert same["similarity"] > 90 > different["similarity"]
+    assert templates["distance"] == pytest.approx(0.01 * 128**0.5, rel=1e-4)
+    faces = api.client.get("/v1/collections", headers=api.auditor)
+    assert faces.status_code == 200  # nothing was stored: no collection appeared
+    missing = api.client.get("/v1/evaluation/reports/latest", headers=api.auditor)
+    assert missing.status_code == 404 and "audit run" in missing.json()["error"]["message"]
+    data_dir = api.client.app.state.services.settings.data_dir
+    (data_dir / "audit").mkdir(exist_ok=True)
+    (data_dir / "audit" / "latest-audit.json").write_text('{"created": "test"}')
+    (data_dir / "audit" / "latest-audit.html").write_text("<h1>audit</h1>")
+    latest = api.client.get("/v1/evaluation/reports/latest", headers=api.auditor)
+    assert latest.json() == {"created": "test"}
+    page = api.client.get(
+        "/v1/evaluation/reports/latest", params={"format": "html"}, headers=api.auditor
+    )
+    assert page.headers["content-type"].startswith("text/html")
+    events = api.client.get("/v1/ledger/events", headers=api.auditor).json()["events"]
+    assert any(e["event"]["operation"] == "EvaluationCompare" for e in events)

@@ -6,7 +6,6 @@ import pytest
 from typer.testing import CliRunner
 
 from faceledger.cli.main import app
-from faceledger.config import get_settings
 from tests.conftest import EXAMPLES, LFW, require
 
 runner = CliRunner()
@@ -68,20 +67,15 @@ def test_models_list() -> None:
     listing = json.loads(result.stdout)
     assert {m["name"] for m in listing["models"]} == {"hog", "cnn", "landmarks5", "resnet128"}
     assert listing["calibration"]["thresholds_for_fmr"]["0.0001"] is not None
+    worst = listing["fairness_calibration"]["0.001"]  # shipped by `make audit`
+    assert worst["threshold"] >= listing["calibration"]["thresholds_for_fmr"]["0.001"]
 
 
 @pytest.fixture(scope="module")
-def one_fold_runs(tmp_path_factory):
+def one_fold_runs(lfw_cache):
     """LFW fold 1 through the CLI twice, with a fresh cache: computed, then cached."""
     require(LFW)
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FACELEDGER_CACHE_DIR", str(cache))
-        get_settings.cache_clear()
-        try:
-            runs = [invoke("eval", "lfw", "--folds", "1", "--json") for _ in range(2)]
-        finally:
-            get_settings.cache_clear()
+    runs = [invoke("eval", "lfw", "--folds", "1", "--json") for _ in range(2)]
     for run in runs:
         assert run.exit_code == 0, run.output
     return [json.loads(run.stdout) for run in runs]

@@ -95,8 +95,10 @@ def test_admins_issue_aws_keys_over_the_native_api(server) -> None:
     import httpx
 
     admin = (server.settings.data_dir / "admin-key.txt").read_text().strip()
-    issued = httpx.post(f"{server.url}/v1/keys", headers={"Authorization": f"Bearer {admin}"},
-                        json={"role": "operator", "name": "app", "aws": True,
-                              "purpose": "door access"}).json()
+    issued = httpx.post(
+        f"{server.url}/v1/keys",
+        headers={"Authorization": f"Bearer {admin}"},
+        json={"role": "operator", "name": "app", "aws": True, "purpose": "door access"},
+    ).json()
     client = server.client((issued["key_id"], issued["token"]))
     assert "CollectionIds" in client.list_collections()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from faceledger.cli.main import app
+from tests.conftest import DATA, require
+
+
+def test_quick_audit_writes_its_report(tmp_path, lfw_cache) -> None:
+    require(DATA / "lfw")
+    require(DATA / "utkface")
+    out, data_dir = tmp_path / "audit", tmp_path / "var"
+    result = CliRunner().invoke(
+        app, ["audit", "run", "--quick", "--out", str(out), "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "audit.json").read_text())
+    page = (out / "audit.html").read_text()
+    for heading in (
+        "Verification (LFW view 2)",
+        "False match rate by group",
+        "Identification (1:N)",
+        "Failure to acquire",
+        "Thresholds from the worst",
+        "What this data can and cannot show",
+    ):
+        assert heading in page
+    assert page.count("data:image/png;base64,") == 4
+    assert report["verification"]["pairs"] == 600
+    genders = {g["group"]: g for g in report["by_gender"]}
+    assert set(genders) == {"F", "M"}
+    assert genders["M"]["fmr"]["80"]["value"] is not None
+    assert genders["M"]["fmr"]["80"]["low"] <= genders["M"]["fmr"]["80"]["value"]
+    races = {g["group"]: g for g in report["by_race"]}
+    small = [r for r in races.values() if r["fmr"]["80"]["value"] is None]
+    assert small and all("too small" in r["fmr"]["80"]["note"] for r in small)
+    assert report["acquisition"]["images"] == 200
+    assert set(report["worst_group_calibration"]) == {"0.001", "0.0001"}
+    assert report["identification"][0]["mated_searches"] > 0
+    assert (data_dir / "audit" / "latest-audit.json").is_file()
+    calibration = json.loads((out / "fairness_calibration.json").read_text())
+    assert calibration["subset"] is True
