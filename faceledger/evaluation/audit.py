@@ -112,6 +112,8 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
     race_or_none = np.where(np.isin(race, RACE_GROUPS), race, "unlabelled")
     for size in options.gallery_sizes:
         result = identification(vectors, people, gender, thresholds, size)
+        if any(done["gallery_size"] == result.gallery_size for done in ident):
+            continue  # fewer people than asked for: this size was already measured
         by_race_result = identification(vectors, people, race_or_none, thresholds, size)
         ident.append(
             {
@@ -126,8 +128,6 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
                 "fnir_by_race": {g: _rates(r) for g, r in by_race_result.fnir_by_group.items()},
             }
         )
-        if result.gallery_size < (options.gallery_sizes[-1] or 0):
-            break
 
     # 5. Failure to acquire on UTKFace.
     acquisition: dict[str, Any] = {"note": "UTKFace not found"}
