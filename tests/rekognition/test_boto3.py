@@ -264,11 +264,14 @@ def test_s3_objects_from_a_local_bucket_directory(tmp_path) -> None:
 def test_rate_limit(tmp_path) -> None:
     from tests.rekognition.conftest import Server
 
-    with Server(tmp_path, aws_rate_limit=2) as running:
+    # One request per 10 s: the first passes, the second (however slow the machine) does not.
+    with Server(tmp_path, aws_rate_limit=0.1) as running:
         client = running.client()
+        assert "CollectionIds" in client.list_collections()
         with pytest.raises(client.exceptions.ProvisionedThroughputExceededException):
-            for _ in range(10):
-                client.list_collections()
+            client.list_collections()
+        other = running.client()  # the limit is per access key
+        assert "CollectionIds" in other.list_collections()
 
 
 def test_calls_land_on_the_ledger_with_the_keys_purpose(server, rek, gallery) -> None:

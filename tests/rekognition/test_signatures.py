@@ -102,3 +102,14 @@ def test_admins_issue_aws_keys_over_the_native_api(server) -> None:
     ).json()
     client = server.client((issued["key_id"], issued["token"]))
     assert "CollectionIds" in client.list_collections()
+
+
+def test_token_bucket() -> None:
+    from faceledger.api.rekognition.ratelimit import RateLimiter
+
+    limiter = RateLimiter(2.0)
+    assert [limiter.allow("k") for _ in range(3)] == [True, True, False]
+    assert limiter.allow("other")
+    assert RateLimiter(0.0).allow("k")  # 0 = no limit
+    slow = RateLimiter(0.1)
+    assert slow.allow("k") and not slow.allow("k")

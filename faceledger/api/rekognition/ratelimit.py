@@ -1,4 +1,5 @@
-"""A token bucket per access key: ``rate`` requests per second, bursts of up to one second."""
+"""A token bucket per access key: ``rate`` requests per second, bursts of up to one second's
+worth (and always at least one request, so rates below 1/s still let requests through)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ class RateLimiter:
         if self.rate <= 0:
             return True
         now = time.monotonic()
+        capacity = max(self.rate, 1.0)
         with self._lock:
-            tokens, last = self._buckets.get(key, (self.rate, now))
-            tokens = min(self.rate, tokens + (now - last) * self.rate)
+            tokens, last = self._buckets.get(key, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * self.rate)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
                 return False
