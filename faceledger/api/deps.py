@@ -12,8 +12,9 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from faceledger.errors import FaceledgerError, InvalidParameterError
+from faceledger.errors import AuthenticationError, FaceledgerError, InvalidParameterError
 from faceledger.service.auth import Actor, authenticate
+from faceledger.service.common import record_refusal
 from faceledger.service.context import Services
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,7 +30,20 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 def get_actor(request: Request, services: ServicesDep) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    return authenticate(services.db, token.strip() if scheme.lower() == "bearer" else None)
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    try:
+        return authenticate(services.db, token or None)
+    except AuthenticationError as error:
+        # Refused attempts are on the ledger too, under the key id they claimed (never the
+        # secret), as the Rekognition endpoint does.
+        record_refusal(
+            services,
+            token.partition(".")[0][:64],
+            "unknown",
+            f"{request.method} {request.url.path}",
+            error.message,
+        )
+        raise
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -23,6 +24,12 @@ def test_only_health_answers_without_a_key(api) -> None:
         assert response.json()["error"]["code"] == "UNAUTHENTICATED"
     bad = c.get("/v1/collections", headers={"Authorization": "Bearer flk_nope.secret"})
     assert bad.status_code == 401 and bad.json()["error"]["message"]
+    events = c.get("/v1/ledger/events", headers=api.auditor).json()["events"]
+    refused = [e["event"] for e in events if e["event"]["outcome"] == "refused"]
+    assert any(
+        e["actor_key_id"] == "flk_nope" and e["operation"] == "GET /v1/collections" for e in refused
+    )
+    assert "secret" not in json.dumps(refused)
 
 
 def test_roles_are_enforced(api) -> None:
