@@ -41,7 +41,8 @@ class Services:
     @classmethod
     def open(cls, settings: Settings, engine: FaceEngine | None = None) -> Services:
         data_dir = Path(settings.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # Private from the start: the database holds face descriptors.
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         db = Database(settings.resolved_database_url)
         db.migrate()
         signer = Signer.load_or_create(data_dir / "keys" / "ledger-ed25519.pem")

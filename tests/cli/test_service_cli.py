@@ -103,6 +103,7 @@ def free_port() -> int:
 
 def test_serve_starts_with_embedded_defaults(tmp_path) -> None:
     port = free_port()
+    server_dir = tmp_path / "var"  # created by the server
     server = subprocess.Popen(
         [
             sys.executable,
@@ -112,7 +113,7 @@ def test_serve_starts_with_embedded_defaults(tmp_path) -> None:
             "--port",
             str(port),
             "--data-dir",
-            str(tmp_path),
+            str(server_dir),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -129,8 +130,9 @@ def test_serve_starts_with_embedded_defaults(tmp_path) -> None:
                 assert server.poll() is None, server.stdout.read()
                 assert time.monotonic() < deadline, "server did not start in 60 s"
                 time.sleep(0.3)
-        key_file = tmp_path / "admin-key.txt"
+        key_file = server_dir / "admin-key.txt"
         assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(server_dir).st_mode) == 0o700  # descriptors live here
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/collections",
             headers={"Authorization": f"Bearer {key_file.read_text().strip()}"},
