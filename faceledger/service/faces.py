@@ -391,7 +391,8 @@ def _search(
         row = rows.get(n.face_id)
         if row is None:  # deleted since the index answered
             continue
-        match = services.engine.compare(probe, np.frombuffer(row.embedding, dtype=np.float32))
+        # The index measured the distance already; no need to reload the descriptor.
+        match = services.engine.match_for_distance(n.distance)
         if match.similarity >= threshold:
             matches.append(
                 FaceMatch(

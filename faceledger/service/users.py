@@ -31,7 +31,6 @@ from faceledger.service.results import (
     UserSearchResult,
 )
 from faceledger.store.schema import FaceRow, UserRow
-from faceledger.vision.similarity import distance_to_similarity
 
 USER_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,128}$")
 DEFAULT_USER_MATCH_THRESHOLD = 75.0
@@ -286,13 +285,15 @@ def search_users(
             owner = owners.get(n.face_id)
             if owner is None or owner == exclude:
                 continue
-            score = float(distance_to_similarity(n.distance))
-            best[owner] = max(best.get(owner, 0.0), score)
-    ranked = sorted(best.items(), key=lambda item: -item[1])[:max_users]
+            # A user is as close as its nearest face.
+            best[owner] = min(best.get(owner, float("inf")), n.distance)
+    ranked = sorted(best.items(), key=lambda item: item[1])[:max_users]
     matches = []
-    for owner, score in ranked:
-        fmr, bound = services.engine.calibration.false_match_rate(score)
-        matches.append(UserMatch(owner, round(score, 4), fmr, bound))
+    for owner, distance in ranked:
+        match = services.engine.match_for_distance(distance)
+        matches.append(
+            UserMatch(owner, match.similarity, match.false_match_rate, match.fmr_upper_bound)
+        )
     operation = "SearchUsersByImage" if image_bytes is not None else "SearchUsers"
     with services.write_lock, services.db.write() as session:
         services.ledger.append(

@@ -143,7 +143,10 @@ class FaceEngine:
 
     def compare(self, a: Face | np.ndarray, b: Face | np.ndarray) -> Match:
         """How alike two embedded faces (or two descriptors) are."""
-        distance = float(np.linalg.norm(_vector(a) - _vector(b)))
+        return self.match_for_distance(float(np.linalg.norm(_vector(a) - _vector(b))))
+
+    def match_for_distance(self, distance: float) -> Match:
+        """The Match for a descriptor distance already measured (e.g. by a vector index)."""
         similarity = float(distance_to_similarity(distance))
         fmr, bound = self.calibration.false_match_rate(similarity)
         return Match(round(similarity, 4), round(distance, 6), fmr, bound)
