@@ -255,11 +255,11 @@ def user_disassociate(
     collection_id: str, user_id: str, face_ids: list[str], data_dir: DataDirOpt = None
 ) -> None:
     with local_services(data_dir) as (services, request), reported_errors():
-        done, failed = user_cases.disassociate_faces(
-            services, request, collection_id, user_id, face_ids
-        )
-    out_console.print(f"disassociated {len(done)} face(s)")
-    for failure in failed:
+        result = user_cases.disassociate_faces(services, request, collection_id, user_id, face_ids)
+    out_console.print(
+        f"disassociated {len(result.disassociated)} face(s); user is {result.user_status}"
+    )
+    for failure in result.unsuccessful:
         out_console.print(f"  not disassociated {failure.face_id}: {', '.join(failure.reasons)}")
 
 

@@ -149,6 +149,13 @@ class AssociateResult:
 
 
 @dataclass(frozen=True)
+class DisassociateResult:
+    disassociated: list[str]
+    unsuccessful: list[FailedAssociation]
+    user_status: str
+
+
+@dataclass(frozen=True)
 class UserMatch:
     user_id: str
     similarity: float

@@ -24,6 +24,7 @@ from faceledger.service.faces import DEFAULT_THRESHOLD, _largest_face
 from faceledger.service.results import (
     AssociateResult,
     DetectedFace,
+    DisassociateResult,
     FailedAssociation,
     Page,
     UserInfo,
@@ -177,7 +178,7 @@ def associate_faces(
 
 def disassociate_faces(
     services: Services, request: Request, collection_id: str, user_id: str, face_ids: Sequence[str]
-) -> tuple[list[str], list[FailedAssociation]]:
+) -> DisassociateResult:
     request.actor.require("users:write")
     if not face_ids or len(face_ids) > MAX_FACES_PER_USER:
         raise InvalidParameterError(f"give between 1 and {MAX_FACES_PER_USER} face ids")
@@ -218,7 +219,8 @@ def disassociate_faces(
                 },
             ),
         )
-    return done, failed
+        status = user.status
+    return DisassociateResult(done, failed, status)
 
 
 def search_users(
@@ -320,12 +322,6 @@ def search_users(
         image_size=image_size,
         face_model_version=FACE_MODEL_VERSION,
     )
-
-
-def user_status(services: Services, request: Request, collection_id: str, user_id: str) -> str:
-    request.actor.require("users:read")
-    with services.db.read() as session:
-        return _require_user(session, collection_id, user_id).status
 
 
 def _user(session: Session, collection_id: str, user_id: str) -> UserRow | None:

@@ -296,14 +296,11 @@ def associate_faces(c: Call) -> dict[str, Any]:
 
 def disassociate_faces(c: Call) -> dict[str, Any]:
     collection, user = c.need("CollectionId"), c.need("UserId")
-    done, failed = users.disassociate_faces(
-        c.services, c.request, collection, user, c.need("FaceIds")
-    )
-    status = users.user_status(c.services, c.request, collection, user)
+    result = users.disassociate_faces(c.services, c.request, collection, user, c.need("FaceIds"))
     return {
-        "DisassociatedFaces": [{"FaceId": f} for f in done],
-        "UnsuccessfulFaceDisassociations": [_failure(f) for f in failed],
-        "UserStatus": status,
+        "DisassociatedFaces": [{"FaceId": f} for f in result.disassociated],
+        "UnsuccessfulFaceDisassociations": [_failure(f) for f in result.unsuccessful],
+        "UserStatus": result.user_status,
     }
 
 

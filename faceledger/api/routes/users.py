@@ -89,7 +89,7 @@ async def associate_faces(
 async def disassociate_faces(
     collection_id: str, user_id: str, body: FaceIdsIn, services: ServicesDep, actor: ActorDep
 ):
-    done, failed = await run_in_threadpool(
+    result = await run_in_threadpool(
         users.disassociate_faces,
         services,
         Request(actor, body.purpose),
@@ -97,13 +97,10 @@ async def disassociate_faces(
         user_id,
         body.face_ids,
     )
-    status = await run_in_threadpool(
-        users.user_status, services, Request(actor), collection_id, user_id
-    )
     return AssociateOut(
-        associated_face_ids=done,
-        user_status=status,
-        unsuccessful=[FailedFaceOut.model_validate(f) for f in failed],
+        associated_face_ids=result.disassociated,
+        user_status=result.user_status,
+        unsuccessful=[FailedFaceOut.model_validate(f) for f in result.unsuccessful],
     )
 
 
