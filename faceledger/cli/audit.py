@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -95,24 +96,20 @@ def run(
         )
 
 
-def _progress():  # type: ignore[no-untyped-def]
-    from contextlib import contextmanager
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
+    """A progress bar per stage on stderr: ``progress(label, total)`` returns its advance."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not sys.stderr.isatty(),
+    ) as bars:
 
-    @contextmanager
-    def manager():  # type: ignore[no-untyped-def]
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            disable=not sys.stderr.isatty(),
-        ) as bars:
+        def progress(label: str, total: int | None) -> Callable[[int], None]:
+            task = bars.add_task(label, total=total)
+            return lambda n: bars.advance(task, n)
 
-            def progress(label: str, total: int | None) -> Callable[[int], None]:
-                task = bars.add_task(label, total=total)
-                return lambda n: bars.advance(task, n)
-
-            yield progress
-
-    return manager()
+        yield progress

@@ -11,7 +11,12 @@ from enum import StrEnum
 
 from sqlalchemy import select
 
-from faceledger.errors import AuthenticationError, InvalidParameterError, PermissionDeniedError
+from faceledger.errors import (
+    AuthenticationError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from faceledger.governance.secrets import SecretBox
 from faceledger.store.database import Database
 from faceledger.store.schema import ApiKeyRow, utcnow
@@ -167,8 +172,6 @@ def list_keys(db: Database) -> list[ApiKeyRow]:
 
 
 def revoke_key(db: Database, key_id: str) -> None:
-    from faceledger.errors import NotFoundError
-
     with db.write() as session:
         row = session.get(ApiKeyRow, key_id)
         if row is None:

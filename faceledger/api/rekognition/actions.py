@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faceledger.errors import FaceledgerError, InvalidParameterError
+from faceledger.errors import FaceledgerError, InvalidImageError, InvalidParameterError
 from faceledger.service import collections, faces, users
 from faceledger.service.common import Request
 from faceledger.service.context import FACE_MODEL_VERSION, Services
@@ -69,8 +69,6 @@ def _read_s3_object(services: Services, s3: Any) -> bytes:
     if not path.is_file():
         raise InvalidS3Object(f"no object {s3['Bucket']}/{s3['Name']}")
     if path.stat().st_size > services.settings.max_image_bytes:
-        from faceledger.errors import InvalidImageError
-
         raise InvalidImageError("TOO_LARGE", "the S3 object is larger than the image limit")
     return path.read_bytes()
 
