@@ -1,0 +1,114 @@
+"""dlib's networks on ONNX Runtime: graphs built from the installed weights on first use, cached
+by the source file's SHA-256, and run with a fixed number of threads.
+
+Two processes building the same graph at once each write a private temporary file and rename it
+into place; the rename is atomic and both files are identical, so readers never see half a graph.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from faceledger.errors import ModelFileError
+from faceledger.vision.dnn import architectures, mmod
+from faceledger.vision.dnn.graph import build_descriptor_graph, build_mmod_graph
+from faceledger.vision.dnn.reader import DlibNetwork, read_network
+from faceledger.vision.models import get_spec, model_path
+
+# Bump when the graph builder's output changes, so cached graphs are rebuilt.
+BUILDER_VERSION = 1
+DESCRIPTOR_BATCH = 64  # chips per run: larger batches gain nothing and cost memory
+
+_NETWORKS: dict[str, tuple[Callable[[], list], Callable[[DlibNetwork], onnx.ModelProto]]] = {
+    "resnet128": (architectures.face_descriptor, build_descriptor_graph),
+    "cnn": (architectures.mmod_face_detector, build_mmod_graph),
+}
+BUILDABLE = tuple(_NETWORKS)
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def load_network(name: str) -> DlibNetwork:
+    architecture, _ = _NETWORKS[name]
+    return read_network(model_path(name), architecture())
+
+
+def graph_path(name: str, cache_dir: Path) -> Path:
+    spec = get_spec(name)
+    return cache_dir / "onnx" / f"{name}-{spec.sha256[:16]}-v{BUILDER_VERSION}.onnx"
+
+
+def build_graph(name: str, cache_dir: Path, *, force: bool = False) -> Path:
+    """The cached ONNX graph for a registered dlib network, built if missing (or ``force``)."""
+    if name not in _NETWORKS:
+        raise ModelFileError(f"no ONNX graph for model {name!r}; buildable: {BUILDABLE}")
+    target = graph_path(name, cache_dir)
+    if target.is_file() and not force:
+        return target
+    _, builder = _NETWORKS[name]
+    model = builder(load_network(name))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{name}-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(model.SerializeToString())
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+def open_session(name: str, cache_dir: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    path = build_graph(name, cache_dir)
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception:  # a damaged cache file: rebuild it once
+        path = build_graph(name, cache_dir, force=True)
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxDescriptor:
+    """dlib's ResNet face descriptor: uint8 chips (N, 150, 150, 3) -> (N, 128) float32."""
+
+    def __init__(self, cache_dir: Path, threads: int) -> None:
+        self._session = open_session("resnet128", cache_dir, threads)
+
+    def __call__(self, chips: np.ndarray) -> np.ndarray:
+        if len(chips) == 0:
+            return np.zeros((0, 128), np.float32)
+        parts = [
+            self._session.run(None, {"chips": chips[i : i + DESCRIPTOR_BATCH]})[0]
+            for i in range(0, len(chips), DESCRIPTOR_BATCH)
+        ]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+class OnnxMmodDetector:
+    """dlib's MMOD CNN face detector with dlib's pyramid, decoding and NMS around the network."""
+
+    def __init__(self, cache_dir: Path, threads: int) -> None:
+        self._network = load_network("cnn")
+        self._session = open_session("cnn", cache_dir, threads)
+
+    def __call__(self, rgb: np.ndarray, upsample: int = 0) -> list[mmod.Detection]:
+        image = mmod.upsample(rgb, upsample)
+        rows, columns = image.shape[:2]
+        padding, outer = self._network.input["padding"], self._network.input["outer_padding"]
+        layout = mmod.pyramid_layout(rows, columns, padding, outer)
+        pyramid = mmod.tiled_pyramid(image, self._network.input["mean"], layout)
+        scores = self._session.run(None, {"pyramid": pyramid[None]})[0]
+        return mmod.decode(scores[0, 0], self._network, layout, upsampled=upsample)
