@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,14 @@ from faceledger.errors import (
     ModelFileError,
     NoFaceDetected,
 )
+
+
+class Backend(StrEnum):
+    """Where the engine's networks run (see FaceEngine)."""
+
+    onnx = "onnx"
+    dlib = "dlib"
+
 
 err_console = Console(stderr=True)
 out_console = Console()

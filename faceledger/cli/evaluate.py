@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from faceledger.cli.common import out_console, print_json, progress_bar, reported_errors
+from faceledger.cli.common import (
+    Backend,
+    out_console,
+    print_json,
+    progress_bar,
+    reported_errors,
+)
 from faceledger.config import get_settings
 from faceledger.evaluation.embedder import Pipeline
 
@@ -26,10 +32,21 @@ NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute every em
 FlipOpt = Annotated[bool, typer.Option(help="Average each face's and its mirror's descriptor.")]
 FallbackOpt = Annotated[bool, typer.Option(help="Run the CNN detector where HOG finds no face.")]
 UpsampleOpt = Annotated[int, typer.Option(min=0, max=3, help="HOG upsampling on LFW's 250 px.")]
+BackendOpt = Annotated[
+    Backend, typer.Option(help="Where the networks run: onnx (fast) or dlib (the reference).")
+]
 
 
-def _pipeline(flip: bool, cnn_fallback: bool, upsample: int, jitter: int) -> Pipeline:
-    return Pipeline(upsample=upsample, cnn_fallback=cnn_fallback, flip_fusion=flip, jitter=jitter)
+def _pipeline(
+    flip: bool, cnn_fallback: bool, upsample: int, jitter: int, backend: Backend
+) -> Pipeline:
+    return Pipeline(
+        upsample=upsample,
+        cnn_fallback=cnn_fallback,
+        flip_fusion=flip,
+        jitter=jitter,
+        backend=backend.value,
+    )
 
 
 @app.command("lfw")
@@ -44,7 +61,10 @@ def lfw_command(
     flip: FlipOpt = True,
     cnn_fallback: FallbackOpt = True,
     upsample: UpsampleOpt = 1,
-    jitter: Annotated[int, typer.Option(min=0, max=100, help="dlib jitter copies.")] = 0,
+    jitter: Annotated[
+        int, typer.Option(min=0, max=100, help="dlib jitter copies (needs --backend dlib).")
+    ] = 0,
+    backend: BackendOpt = Backend.onnx,
 ) -> None:
     """LFW view 2: 10-fold accuracy, ROC AUC, TAR at FAR 1e-3, no-face images, speed."""
     from faceledger.evaluation.verification import evaluate_lfw
@@ -61,7 +81,7 @@ def lfw_command(
     with reported_errors(), progress_bar("embedding LFW images") as (set_total, advance):
         report = evaluate_lfw(
             data,
-            pipeline=_pipeline(flip, cnn_fallback, upsample, jitter),
+            pipeline=_pipeline(flip, cnn_fallback, upsample, jitter, backend),
             folds=chosen,
             cache_dir=None if no_cache else settings.cache_dir,
             workers=workers or settings.workers,
@@ -87,6 +107,7 @@ def lfw_command(
         ),
         ("no face found (centre box used)", str(report.no_face_images)),
         ("computed / cached images", f"{report.computed_images} / {report.cached_images}"),
+        ("backend", backend.value),
         ("images per second", f"{report.images_per_second:.1f}"),
     ]
     for name, value in rows:

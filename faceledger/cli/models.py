@@ -1,15 +1,18 @@
-"""``faceledger models list``."""
+"""``faceledger models list`` and ``faceledger models build``."""
 
 from __future__ import annotations
 
 import json
+import time
 from importlib import resources
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from faceledger.cli.common import out_console, print_json, to_plain
+from faceledger.cli.common import out_console, print_json, reported_errors, to_plain
+from faceledger.config import get_settings
+from faceledger.vision.dnn.runtime import BUILDABLE, build_graph, graph_path
 from faceledger.vision.models import REGISTRY
 from faceledger.vision.similarity import Calibration
 
@@ -24,10 +27,15 @@ def list_models(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     calibration_summary = {
         k: calibration[k] for k in ("n_impostor", "n_genuine", "thresholds_for_fmr", "description")
     }
+    cache = get_settings().cache_dir
+    graphs = {
+        name: {"path": str(graph_path(name, cache)), "built": graph_path(name, cache).is_file()}
+        for name in BUILDABLE
+    }
     if as_json:
         print_json(
             {
-                "models": [to_plain(s) for s in REGISTRY.values()],
+                "models": [{**to_plain(s), "onnx": graphs.get(s.name)} for s in REGISTRY.values()],
                 "calibration": calibration_summary,
                 "fairness_calibration": fairness,
             }
@@ -38,6 +46,10 @@ def list_models(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         for key, value in to_plain(spec).items():
             if value not in ("", None, {}):
                 table.add_row(key, str(value))
+        if spec.name in graphs:
+            graph = graphs[spec.name]
+            state = "built" if graph["built"] else "built on first use"
+            table.add_row("onnx graph", f"{graph['path']} ({state})")
         out_console.print(table)
     out_console.print(
         f"calibration: {calibration_summary['n_impostor']:,} impostor pairs; "
@@ -51,6 +63,33 @@ def list_models(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
                 f"{entry.get('threshold')} (set by {entry.get('worst_group')}; "
                 f"not measurable for {', '.join(entry.get('unmeasurable_groups', []))})"
             )
+
+
+@app.command("build")
+def build_models(
+    force: Annotated[bool, typer.Option(help="Rebuild graphs that are already cached.")] = True,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Build the ONNX graphs from the installed dlib weight files (done on first use anyway)."""
+    cache = get_settings().cache_dir
+    built = []
+    with reported_errors():
+        for name in BUILDABLE:
+            started = time.perf_counter()
+            path = build_graph(name, cache, force=force)
+            seconds = round(time.perf_counter() - started, 2)
+            built.append(
+                {"model": name, "path": str(path), "bytes": path.stat().st_size, "seconds": seconds}
+            )
+    if as_json:
+        print_json({"graphs": built})
+        return
+    for entry in built:
+        out_console.print(
+            f"{entry['model']}: {entry['path']} ({entry['bytes']:,} bytes, {entry['seconds']} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _fairness_calibration() -> dict | None:

@@ -22,6 +22,7 @@ import numpy as np
 from faceledger.evaluation.cache import EmbeddingCache
 from faceledger.imaging import sha256_hex
 from faceledger.vision import Box, Face, FaceEngine
+from faceledger.vision.dnn.runtime import default_threads
 
 # Median HOG box on LFW deep-funneled 250x250 images, as shares of the image size.
 CENTRE_BOX = (0.268, 0.32, 0.432, 0.432)
@@ -36,12 +37,15 @@ class Pipeline:
     cnn_fallback: bool = True
     flip_fusion: bool = True
     jitter: int = 0
+    backend: str = "onnx"
 
-    def engine(self) -> FaceEngine:
-        return FaceEngine(**asdict(self))
+    def engine(self, threads: int | None = None) -> FaceEngine:
+        return FaceEngine(**asdict(self), threads=threads)
 
     def key(self, engine_fingerprint: str) -> str:
-        text = f"{engine_fingerprint}|{sorted(asdict(self).items())}|centre={CENTRE_BOX}"
+        # The backend is part of the engine's fingerprint already.
+        options = sorted((k, v) for k, v in asdict(self).items() if k != "backend")
+        text = f"{engine_fingerprint}|{options}|centre={CENTRE_BOX}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -83,27 +87,31 @@ def centre_box(width: int, height: int) -> Box:
     return Box(round(left * width), round(top * height), round(w * width), round(h * height))
 
 
-def embed_subject(engine: FaceEngine, image: np.ndarray) -> Embedded:
-    height, width = image.shape[:2]
-    face = subject_face(engine.detect(image), width, height)
-    method = face.detector if face is not None else "centre"
-    target: Face | Box = face if face is not None else centre_box(width, height)
-    (embedded,) = engine.embed(image, [target])
-    assert embedded.embedding is not None
-    return Embedded(method, embedded.embedding)
+def embed_subjects(engine: FaceEngine, images: Sequence[np.ndarray]) -> list[Embedded]:
+    """The subject of each image, embedded in one batch."""
+    targets: list[Face | Box] = []
+    methods = []
+    for image in images:
+        height, width = image.shape[:2]
+        face = subject_face(engine.detect(image), width, height)
+        methods.append(face.detector if face is not None else "centre")
+        targets.append(face if face is not None else centre_box(width, height))
+    embedded = engine.embed_many([(image, [t]) for image, t in zip(images, targets, strict=True)])
+    return [Embedded(m, faces[0].embedding) for m, faces in zip(methods, embedded, strict=True)]
 
 
 _worker_engine: FaceEngine | None = None
 
 
-def _init_worker(pipeline: Pipeline) -> None:
+def _init_worker(pipeline: Pipeline, threads: int) -> None:
     global _worker_engine
-    _worker_engine = pipeline.engine()
+    _worker_engine = pipeline.engine(threads)
 
 
 def _embed_files(paths: list[str]) -> list[tuple[str, Embedded]]:
     assert _worker_engine is not None
-    return [(p, embed_subject(_worker_engine, _worker_engine.load(p))) for p in paths]
+    images = [_worker_engine.load(p) for p in paths]
+    return list(zip(paths, embed_subjects(_worker_engine, images), strict=True))
 
 
 def embed_images(
@@ -119,7 +127,9 @@ def embed_images(
     """Embed the subject of each image under ``root``; results keyed by relative path."""
     started = time.perf_counter()
     hashes = {rel: sha256_hex((root / rel).read_bytes()) for rel in relpaths}
-    engine_fingerprint = FaceEngine.fingerprint_for(pipeline.flip_fusion, pipeline.jitter)
+    engine_fingerprint = FaceEngine.fingerprint_for(
+        pipeline.flip_fusion, pipeline.jitter, pipeline.backend
+    )
     key = pipeline.key(engine_fingerprint)
     cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
     cached = cache.get_many(sorted(set(hashes.values())), key) if cache else {}
@@ -140,10 +150,13 @@ def embed_images(
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         # Spawned, not forked: a fork of a process that runs other threads (a web server, a
         # test client) can copy a lock some thread holds, and the child then waits forever.
+        processes = max(1, min(workers, len(batches)))
+        # Each worker gets its share of the cores for ONNX Runtime: no oversubscription.
+        threads = max(1, default_threads() // processes)
         with ProcessPoolExecutor(
-            max_workers=max(1, min(workers, len(batches))),
+            max_workers=processes,
             initializer=_init_worker,
-            initargs=(pipeline,),
+            initargs=(pipeline, threads),
             mp_context=multiprocessing.get_context("spawn"),
         ) as pool:
             absolute = [[str(root / rel) for rel in batch] for batch in batches]
