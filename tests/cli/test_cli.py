@@ -38,6 +38,42 @@ def test_detect_table_and_bad_files(tmp_path) -> None:
     assert missing.exit_code == 4 and "NOT_FOUND" in missing.stderr
 
 
+def test_detect_embed_batches_and_keeps_errors_in_order(tmp_path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    obama, pair = require(EXAMPLES / "obama.jpg"), EXAMPLES / "two_people.jpg"
+    result = invoke("detect", obama, text, pair, "--embed", "--json")
+    assert result.exit_code == 3
+    images = json.loads(result.stdout)["images"]
+    assert [i["image"] for i in images] == [str(obama), str(text), str(pair)]
+    assert images[1]["error"]["code"] == "UNSUPPORTED_FORMAT"
+    vectors = [f["embedding"] for i in (images[0], images[2]) for f in i["faces"]]
+    assert len(vectors) == 3 and all(len(v) == 128 for v in vectors)
+    reference = invoke("detect", obama, "--embed", "--json", "--backend", "dlib")
+    (dlib_face,) = json.loads(reference.stdout)["images"][0]["faces"]
+    assert max(abs(a - b) for a, b in zip(vectors[0], dlib_face["embedding"], strict=True)) <= 1e-4
+
+
+def test_models_build(tmp_path, monkeypatch) -> None:
+    from faceledger.config import get_settings
+
+    monkeypatch.setenv("FACELEDGER_CACHE_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        result = invoke("models", "build", "--json")
+        assert result.exit_code == 0, result.output
+        graphs = {g["model"]: g for g in json.loads(result.stdout)["graphs"]}
+        assert set(graphs) == {"resnet128", "cnn"}
+        assert all(
+            g["path"].startswith(str(tmp_path)) and g["bytes"] > 100_000 for g in graphs.values()
+        )
+        listing = json.loads(invoke("models", "list", "--json").stdout)
+        built = {m["name"]: m["onnx"] for m in listing["models"]}
+        assert built["resnet128"]["built"] and built["hog"] is None
+    finally:
+        get_settings.cache_clear()
+
+
 def test_compare_json() -> None:
     result = invoke(
         "compare",
@@ -96,6 +132,18 @@ def test_lfw_second_run_is_cached(one_fold_runs) -> None:
     first, second = one_fold_runs
     assert second["cached_images"] == 807 and second["computed_images"] == 0
     assert second["accuracy_mean"] == first["accuracy_mean"]
+
+
+def test_lfw_fold_through_dlib_gives_the_same_accuracy(one_fold_runs) -> None:
+    # The reference backend on the same fold (about 90 s: dlib's own networks are slow).
+    run = invoke("eval", "lfw", "--folds", "1", "--backend", "dlib", "--json")
+    assert run.exit_code == 0, run.output
+    reference, onnx = json.loads(run.stdout), one_fold_runs[0]
+    assert reference["computed_images"] == 807  # its own cache entries, not the ONNX ones
+    assert onnx["pipeline"]["backend"] == "onnx" and reference["pipeline"]["backend"] == "dlib"
+    for figure in ("accuracy_mean", "accuracy_at_default_threshold"):
+        assert abs(onnx[figure] - reference[figure]) <= 0.0005  # measured: identical
+    assert abs(onnx["roc_auc"] - reference["roc_auc"]) <= 1e-4
 
 
 def test_eval_with_missing_data(tmp_path) -> None:
