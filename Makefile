@@ -25,7 +25,7 @@ test: lint
 serve: install
 	$(BIN)/faceledger serve
 
-# LFW view 2, all 10 folds (about 11 minutes on 2 cores the first time, seconds when cached).
+# LFW view 2, all 10 folds (about 2.5 minutes on 2 cores the first time, seconds when cached).
 eval: install
 	$(BIN)/faceledger eval lfw
 
@@ -39,8 +39,10 @@ audit: install
 	$(BIN)/faceledger audit run --install-calibration
 
 # The peer wraps the same dlib models; it needs pkg_resources, gone from setuptools 81.
+# PyAV reads the video frames of the CNN detector's row.
 bench: install
 	$(BIN)/pip install --quiet --no-deps face_recognition==1.3.0 "setuptools<81"
+	$(BIN)/pip install --quiet av
 	$(BIN)/python benchmarks/engine_vs_face_recognition.py
 
 bench-search: install

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import dlib
 import numpy as np
@@ -25,6 +29,8 @@ from faceledger.vision.similarity import Calibration, distance_to_similarity
 from faceledger.vision.types import Box, Face, Match, Point, Quality
 
 ImageInput = np.ndarray | str | Path | bytes
+T = TypeVar("T")
+R = TypeVar("R")
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -33,6 +39,8 @@ BACKENDS = ("onnx", "dlib")
 # Auto upsampling: the most doublings (at most 2) that keep the image under this many pixels.
 # HOG's window is 80 px, so each doubling halves the smallest face it can find.
 AUTO_UPSAMPLE_PIXELS = 2_000_000
+# analyze_many embeds faces in batches of this many while other images are still being detected.
+EMBED_BATCH = 16
 
 
 class FaceEngine:
@@ -93,7 +101,13 @@ class FaceEngine:
         self.limits = limits or ImageLimits()
         self.calibration = calibration if calibration is not None else Calibration.load()
         self.backend = backend
-        self._hog = dlib.get_frontal_face_detector()
+        self.threads = threads or default_threads()
+        # dlib's HOG detector keeps per-image state in the object, so concurrent calls each take
+        # one from this pool (building one costs ~200 ms); its run() releases the GIL, which is
+        # what lets analyze_many use every core.
+        self._hogs: queue.SimpleQueue = queue.SimpleQueue()
+        self._hogs.put(dlib.get_frontal_face_detector())
+        self._dlib_cnn_lock = threading.Lock()
         self._shape = dlib.shape_predictor(str(model_path("landmarks5")))
         needs_cnn = detector == "cnn" or cnn_fallback
         if backend == "dlib":
@@ -101,9 +115,8 @@ class FaceEngine:
             self._descriptor = dlib_descriptor(model_path("resnet128"))
         else:
             cache = model_cache or get_settings().cache_dir
-            count = threads or default_threads()
-            self._cnn = OnnxMmodDetector(cache, count) if needs_cnn else None
-            self._descriptor = OnnxDescriptor(cache, count)
+            self._cnn = OnnxMmodDetector(cache, self.threads) if needs_cnn else None
+            self._descriptor = OnnxDescriptor(cache, self.threads)
 
     @property
     def fingerprint(self) -> str:
@@ -174,10 +187,29 @@ class FaceEngine:
         return self.analyze_many([image])[0]
 
     def analyze_many(self, images: Iterable[ImageInput]) -> list[list[Face]]:
-        """:meth:`analyze` for many images, with every face embedded in one batch."""
-        found = [self._detect_with_chips(self.load(image)) for image in images]
-        vectors = iter(self._describe([chip for faces in found for _, chip in faces]))
-        return [[face.with_embedding(next(vectors)) for face, _ in faces] for faces in found]
+        """:meth:`analyze` for many images: decoded and detected on ``threads`` threads while
+        the faces found so far are embedded in batches."""
+        images = list(images)
+        results: list[list[Face]] = [[] for _ in images]
+        pending: list[tuple[int, Face, np.ndarray]] = []
+
+        def detect(image: ImageInput) -> list[tuple[Face, np.ndarray]]:
+            return self._detect_with_chips(self.load(image))
+
+        def embed_pending() -> None:
+            vectors = self._describe([chip for _, _, chip in pending])
+            for (index, face, _), vector in zip(pending, vectors, strict=True):
+                results[index].append(face.with_embedding(vector))
+            pending.clear()
+
+        workers = min(self.threads, len(images))
+        with ThreadPoolExecutor(workers) if workers > 1 else _InlineExecutor() as pool:
+            for index, found in enumerate(pool.map(detect, images)):
+                pending.extend((index, face, chip) for face, chip in found)
+                if len(pending) >= EMBED_BATCH:
+                    embed_pending()
+        embed_pending()
+        return results
 
     def compare(self, a: Face | np.ndarray, b: Face | np.ndarray) -> Match:
         """How alike two embedded faces (or two descriptors) are."""
@@ -203,14 +235,23 @@ class FaceEngine:
         return [self._locate(rgb, box, score, name) for box, score, name in found]
 
     def _run_hog(self, rgb: np.ndarray, upsample: int) -> list[tuple[Box, float, str]]:
-        rects, scores, _ = self._hog.run(rgb, upsample, 0.0)
+        try:
+            hog = self._hogs.get_nowait()
+        except queue.Empty:
+            hog = dlib.get_frontal_face_detector()
+        try:
+            rects, scores, _ = hog.run(rgb, upsample, 0.0)
+        finally:
+            self._hogs.put(hog)
         return [(_box(r), float(s), "hog") for r, s in zip(rects, scores, strict=True)]
 
     def _run_cnn(self, rgb: np.ndarray, upsample: int) -> list[tuple[Box, float, str]]:
         assert self._cnn is not None
         if isinstance(self._cnn, OnnxMmodDetector):
             return [(_box_from(*d.rect), d.score, "cnn") for d in self._cnn(rgb, upsample)]
-        return [(_box(d.rect), float(d.confidence), "cnn") for d in self._cnn(rgb, upsample)]
+        with self._dlib_cnn_lock:  # dlib's network object is not safe to share
+            found = self._cnn(rgb, upsample)
+        return [(_box(d.rect), float(d.confidence), "cnn") for d in found]
 
     def _locate(
         self, rgb: np.ndarray, box: Box, score: float, detector: str
@@ -252,6 +293,19 @@ class FaceEngine:
         if self.flip_fusion:
             raw = (raw[: len(chips)] + raw[len(chips) :]) / 2.0
         return list(raw)
+
+
+class _InlineExecutor:
+    """ThreadPoolExecutor's map, run in the calling thread (one thread: no pool to start)."""
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        return map(function, items)
 
 
 def _box(rect: dlib.rectangle) -> Box:

@@ -73,6 +73,9 @@ def open_session(name: str, cache_dir: Path, threads: int) -> ort.InferenceSessi
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle ORT threads otherwise spin for a while after each run, taking the cores the dlib
+    # detectors (HOG, landmarks) need between runs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     path = build_graph(name, cache_dir)
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
