@@ -201,6 +201,7 @@ def main() -> None:
 
     fr_e2e = rate(fr_end_to_end)
     rows.append(("end to end (file -> descriptors)", fr_e2e, rate(fl_end_to_end(ours))))
+    rows.append(("end to end, one descriptor per face", fr_e2e, rate(fl_end_to_end(ours_plain))))
     rows.append(
         ("end to end, faceledger on one thread", fr_e2e, rate(fl_end_to_end(ours_one_thread)))
     )
