@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         default=None,
         description="Any SQLAlchemy URL; default: SQLite file faceledger.db in the data dir.",
     )
+    default_policy: str = Field(
+        default="photo-library",
+        description="The use policy of keys created without one (and of the local CLI).",
+    )
     cnn_fallback: bool = Field(
         default=True,
         description="Where HOG finds no face, try the CNN detector (slow, only on those images).",

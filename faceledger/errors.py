@@ -84,6 +84,12 @@ class PermissionDeniedError(FaceledgerError):
     code = "PERMISSION_DENIED"
 
 
+class PolicyViolation(PermissionDeniedError):
+    """The key's use policy does not allow this request; the message says which rule."""
+
+    code = "POLICY_VIOLATION"
+
+
 class LedgerError(FaceledgerError):
     code = "LEDGER_ERROR"
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from faceledger import __version__
 from faceledger.api import errors, rekognition
 from faceledger.api.rekognition.ratelimit import RateLimiter
-from faceledger.api.routes import admin, collections, evaluation, faces, users
+from faceledger.api.routes import admin, collections, evaluation, faces, governance, users
 from faceledger.config import Settings, get_settings
 from faceledger.service.context import Services
 from faceledger.service.keys import ensure_admin_key
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for module in (collections, faces, users, admin, evaluation):
+    for module in (collections, faces, users, admin, governance, evaluation):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(rekognition.router)  # Rekognition's wire protocol at POST /

@@ -7,6 +7,9 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from faceledger.governance.policies import LegalBasis
+from faceledger.service.auth import Actor
+from faceledger.service.common import Request
 from faceledger.vision import QualityLevel
 
 
@@ -20,6 +23,16 @@ class Out(BaseModel):
 class WithPurpose(BaseModel):
     model_config = ConfigDict(extra="forbid")
     purpose: str | None = Field(None, max_length=1000, description="Why this use (on the ledger).")
+    case: str | None = Field(
+        None, max_length=255, description="Case or reference number (some policies require it)."
+    )
+    legal_basis: LegalBasis | None = Field(
+        None, description="The legal basis of this use (some policies require it)."
+    )
+
+    def request(self, actor: Actor) -> Request:
+        basis = self.legal_basis.value if self.legal_basis else None
+        return Request(actor, self.purpose, self.case, basis)
 
 
 class CollectionIn(WithPurpose):
@@ -68,6 +81,24 @@ class KeyIn(BaseModel):
     purpose: str | None = Field(
         None, max_length=1000, description="Default purpose recorded on every use."
     )
+    policy: str | None = Field(
+        None, description="The use policy the key acts under (default: the server's)."
+    )
+    case: str | None = Field(
+        None, max_length=255, description="AWS keys: the case number their requests carry."
+    )
+
+
+class KeyPolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: str
+
+
+class PolicyIn(BaseModel):
+    """A use policy; see GET /v1/policies for the shipped ones as examples."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
 
 
 # -- outputs -----------------------------------------------------------------------------------
@@ -142,6 +173,22 @@ class FaceMatchOut(Out):
     similarity: float
     false_match_rate: float
     fmr_upper_bound: bool
+    status: str = Field(description="candidate, or unconfirmed while a review is pending")
+
+
+class ReviewTicketOut(Out):
+    task_id: str
+    reviewers_required: int
+    status: str
+
+
+class GovernanceOut(Out):
+    policy: str
+    threshold_requested: float | None
+    threshold_applied: float | None
+    legal_basis: str | None
+    review: ReviewTicketOut | None
+    results_are: str
 
 
 class SearchOut(Out):
@@ -150,6 +197,7 @@ class SearchOut(Out):
     searched_face_id: str | None
     searched_face: DetectedFaceOut | None
     face_model_version: str
+    governance: GovernanceOut | None
 
 
 class ComparedFaceOut(Out):
@@ -232,12 +280,14 @@ class UserSearchOut(Out):
     searched_face_id: str | None
     searched_user_id: str | None
     searched_face: DetectedFaceOut | None
+    governance: GovernanceOut | None
 
 
 class KeyOut(BaseModel):
     key_id: str
     name: str
     role: str
+    policy: str | None = None
     created_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
 

@@ -18,7 +18,14 @@ from faceledger.cli.common import (
     reported_errors,
     to_plain,
 )
-from faceledger.cli.local import DataDirOpt, PurposeOpt, local_services
+from faceledger.cli.local import (
+    CaseOpt,
+    DataDirOpt,
+    LegalBasisOpt,
+    PolicyOpt,
+    PurposeOpt,
+    local_services,
+)
 from faceledger.errors import FaceledgerError
 from faceledger.service import collections as collection_cases
 from faceledger.service import faces as face_cases
@@ -101,13 +108,19 @@ def index(
     max_faces: Annotated[int | None, typer.Option(min=1, max=100)] = None,
     quality_filter: Annotated[QualityLevel, typer.Option()] = QualityLevel.AUTO,
     purpose: PurposeOpt = None,
+    policy: PolicyOpt = None,
+    case: CaseOpt = None,
+    legal_basis: LegalBasisOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Index the faces of images; the external image id is the file name without suffix."""
     files = image_files(paths)
     indexed, skipped, failed = 0, Counter[str](), Counter[str]()
-    with local_services(data_dir, purpose) as (services, request):
+    with local_services(data_dir, purpose, policy=policy, case=case, legal_basis=legal_basis) as (
+        services,
+        request,
+    ):
         with reported_errors():
             collection_cases.describe_collection(services, request, collection_id)
         with progress_bar("indexing") as (set_total, advance):
@@ -160,11 +173,20 @@ def search(
     threshold: Annotated[float, typer.Option(min=0, max=100)] = 80.0,
     max_faces: Annotated[int, typer.Option("--max", min=1, max=4096)] = 10,
     purpose: PurposeOpt = None,
+    policy: PolicyOpt = None,
+    case: CaseOpt = None,
+    legal_basis: LegalBasisOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Faces of the collection like the largest face in IMAGE: candidates for review."""
-    with local_services(data_dir, purpose) as (services, request), reported_errors():
+    with (
+        local_services(data_dir, purpose, policy=policy, case=case, legal_basis=legal_basis) as (
+            services,
+            request,
+        ),
+        reported_errors(),
+    ):
         result = face_cases.search_faces_by_image(
             services,
             request,
@@ -273,11 +295,20 @@ def user_search(
     user_id: Annotated[str | None, typer.Option()] = None,
     threshold: Annotated[float, typer.Option(min=0, max=100)] = 80.0,
     purpose: PurposeOpt = None,
+    policy: PolicyOpt = None,
+    case: CaseOpt = None,
+    legal_basis: LegalBasisOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Users like an image's largest face, a stored face, or another user."""
-    with local_services(data_dir, purpose) as (services, request), reported_errors():
+    with (
+        local_services(data_dir, purpose, policy=policy, case=case, legal_basis=legal_basis) as (
+            services,
+            request,
+        ),
+        reported_errors(),
+    ):
         result = user_cases.search_users(
             services,
             request,

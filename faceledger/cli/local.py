@@ -23,6 +23,15 @@ DataDirOpt = Annotated[
     ),
 ]
 PurposeOpt = Annotated[str | None, typer.Option(help="Why (recorded on the ledger).")]
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(help="Use policy to act under (default: $FACELEDGER_DEFAULT_POLICY)."),
+]
+CaseOpt = Annotated[str | None, typer.Option(help="Case or reference number (on the ledger).")]
+LegalBasisOpt = Annotated[
+    str | None,
+    typer.Option(help="consent, warrant, court_order, exigent_circumstances or none."),
+]
 
 
 def settings_for(data_dir: Path | None) -> Settings:
@@ -32,12 +41,19 @@ def settings_for(data_dir: Path | None) -> Settings:
 
 @contextmanager
 def local_services(
-    data_dir: Path | None, purpose: str | None = None
+    data_dir: Path | None,
+    purpose: str | None = None,
+    *,
+    policy: str | None = None,
+    case: str | None = None,
+    legal_basis: str | None = None,
 ) -> Iterator[tuple[Services, Request]]:
-    """Services on the data directory and a request by the local user (role ``local``)."""
+    """Services on the data directory and a request by the local user (role ``local``), under
+    ``policy`` (the server's default policy when None): the CLI is held to policies too."""
     with reported_errors():
         services = Services.open(settings_for(data_dir))
         try:
-            yield services, Request(Actor(f"cli:{getpass.getuser()}", Role.LOCAL), purpose)
+            actor = Actor(f"cli:{getpass.getuser()}", Role.LOCAL, policy=policy)
+            yield services, Request(actor, purpose, case, legal_basis)
         finally:
             services.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from faceledger.cli import audit, collections, evaluate, faces, models, server
+from faceledger.cli import audit, collections, evaluate, faces, governance, models, server
 
 app = typer.Typer(
     help="faceledger: self-hosted face recognition that can be held to account.",
@@ -23,6 +23,9 @@ app.add_typer(server.ledger_app, name="ledger")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(audit.app, name="audit")
 app.add_typer(models.app, name="models")
+app.add_typer(governance.policies_app, name="policies")
+app.add_typer(governance.consent_app, name="consent")
+app.add_typer(governance.review_app, name="review")
 
 
 def run() -> None:

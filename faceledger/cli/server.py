@@ -44,12 +44,27 @@ def serve(
 def create_key(
     role: Annotated[str, typer.Option(help="admin, operator, reviewer or auditor.")],
     name: Annotated[str, typer.Option(help="Who or what holds the key.")],
+    aws: Annotated[
+        bool, typer.Option("--aws", help="An access key id and secret for the Rekognition API.")
+    ] = False,
+    purpose: Annotated[
+        str | None, typer.Option(help="Default purpose its requests are recorded with.")
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Use policy (default: $FACELEDGER_DEFAULT_POLICY).")
+    ] = None,
+    case: Annotated[
+        str | None, typer.Option(help="Case or reference number its AWS requests carry.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Issue an API key; its secret is printed once and stored only as a hash."""
+    """Issue an API key; its secret is printed once and stored only as a hash (AWS secrets:
+    sealed with the server's key)."""
     with local_services(data_dir) as (services, request), reported_errors():
-        issued = key_cases.issue_key(services, request, role, name)
+        issued = key_cases.issue_key(
+            services, request, role, name, aws=aws, purpose=purpose, policy=policy, case=case
+        )
     if as_json:
         print_json(
             {
@@ -76,6 +91,7 @@ def list_keys(
             "key_id": r.key_id,
             "name": r.name,
             "role": r.role,
+            "policy": r.policy or services.settings.default_policy,
             "created_at": r.created_at.isoformat(),
             "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
         }
@@ -84,12 +100,25 @@ def list_keys(
     if as_json:
         print_json(listing)
         return
-    table = Table("key id", "role", "name", "created", "revoked")
+    table = Table("key id", "role", "policy", "name", "created", "revoked")
     for k in listing:
         table.add_row(
-            k["key_id"], k["role"], k["name"], k["created_at"][:19], (k["revoked_at"] or "")[:19]
+            k["key_id"],
+            k["role"],
+            k["policy"],
+            k["name"],
+            k["created_at"][:19],
+            (k["revoked_at"] or "")[:19],
         )
     out_console.print(table)
+
+
+@keys_app.command("policy")
+def bind_policy(key_id: str, policy: str, data_dir: DataDirOpt = None) -> None:
+    """Move a key to another use policy (recorded on the ledger)."""
+    with local_services(data_dir) as (services, request), reported_errors():
+        key_cases.bind_policy(services, request, key_id, policy)
+    out_console.print(f"{key_id} now acts under policy {policy}")
 
 
 @keys_app.command("revoke")

@@ -25,14 +25,25 @@ from faceledger.store.schema import ApiKeyRow, utcnow
 class Role(StrEnum):
     ADMIN = "admin"  # keys and collections; not biometric searches (separation of duties)
     OPERATOR = "operator"  # index, search, compare, detect, users
-    REVIEWER = "reviewer"  # reviews search results (governance)
+    REVIEWER = "reviewer"  # confirms or rejects search results under review
     AUDITOR = "auditor"  # ledger and reports only
     LOCAL = "local"  # the CLI on the data directory: whoever can read it can do anything
 
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(
-        {"keys:manage", "collections:manage", "collections:read", "ledger:read", "evaluation:read"}
+        {
+            "keys:manage",
+            "policies:manage",
+            "collections:manage",
+            "collections:read",
+            "consent:manage",
+            "erasure:run",
+            "retention:run",
+            "ledger:read",
+            "evaluation:read",
+            "reports:read",
+        }
     ),
     Role.OPERATOR: frozenset(
         {
@@ -44,11 +55,20 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "faces:detect",
             "users:write",
             "users:read",
+            "consent:manage",
+            "review:read",
         }
     ),
-    Role.REVIEWER: frozenset({"collections:read"}),
+    Role.REVIEWER: frozenset({"collections:read", "review:read", "review:decide"}),
     Role.AUDITOR: frozenset(
-        {"ledger:read", "collections:read", "evaluation:run", "evaluation:read"}
+        {
+            "ledger:read",
+            "collections:read",
+            "evaluation:run",
+            "evaluation:read",
+            "review:read",
+            "reports:read",
+        }
     ),
 }
 PERMISSIONS[Role.LOCAL] = frozenset().union(*PERMISSIONS.values())
@@ -59,6 +79,7 @@ class Actor:
     key_id: str
     role: Role
     name: str = ""
+    policy: str | None = None  # None: the server's default policy
 
     def require(self, permission: str) -> None:
         if permission not in PERMISSIONS[self.role]:
@@ -91,7 +112,7 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(db: Database, role: Role | str, name: str) -> IssuedKey:
+def create_key(db: Database, role: Role | str, name: str, policy: str | None = None) -> IssuedKey:
     """A new API key. The token is ``<key id>.<secret>``; only the secret's SHA-256 is stored
     (the secret is 256 random bits, so a slow hash would add nothing)."""
     role = _role(role)
@@ -101,7 +122,13 @@ def create_key(db: Database, role: Role | str, name: str) -> IssuedKey:
     secret = secrets.token_urlsafe(32)
     with db.write() as session:
         session.add(
-            ApiKeyRow(key_id=key_id, name=name, role=role.value, secret_sha256=_digest(secret))
+            ApiKeyRow(
+                key_id=key_id,
+                name=name,
+                role=role.value,
+                secret_sha256=_digest(secret),
+                policy=policy,
+            )
         )
     return IssuedKey(key_id, name, role, f"{key_id}.{secret}")
 
@@ -111,10 +138,18 @@ class AwsCredential:
     actor: Actor
     secret: str
     default_purpose: str | None
+    default_case: str | None = None
 
 
 def create_aws_key(
-    db: Database, box: SecretBox, role: Role | str, name: str, purpose: str | None = None
+    db: Database,
+    box: SecretBox,
+    role: Role | str,
+    name: str,
+    purpose: str | None = None,
+    *,
+    policy: str | None = None,
+    case: str | None = None,
 ) -> IssuedKey:
     """An AWS-style key pair for Signature V4: access key id ``FLAK...`` and a secret that is
     stored sealed (the server must recompute signatures with it), shown once."""
@@ -133,6 +168,8 @@ def create_aws_key(
                 role=role.value,
                 secret_sha256=_digest(secret),
                 default_purpose=purpose,
+                default_case=case,
+                policy=policy,
                 aws_secret_encrypted=box.seal(secret, key_id),
             )
         )
@@ -145,9 +182,10 @@ def aws_credential(db: Database, box: SecretBox, access_key_id: str) -> AwsCrede
     if row is None or row.revoked_at is not None or row.aws_secret_encrypted is None:
         raise AuthenticationError(f"the access key {access_key_id!r} is not known")
     return AwsCredential(
-        Actor(row.key_id, Role(row.role), row.name),
+        Actor(row.key_id, Role(row.role), row.name, row.policy),
         box.open(row.aws_secret_encrypted, row.key_id),
         row.default_purpose,
+        row.default_case,
     )
 
 
@@ -163,7 +201,7 @@ def authenticate(db: Database, token: str | None) -> Actor:
         or not hmac.compare_digest(row.secret_sha256, _digest(secret))
     ):
         raise AuthenticationError("the API key is not valid")
-    return Actor(row.key_id, Role(row.role), row.name)
+    return Actor(row.key_id, Role(row.role), row.name, row.policy)
 
 
 def list_keys(db: Database) -> list[ApiKeyRow]:

@@ -27,8 +27,13 @@ class Request:
 
     actor: Actor
     purpose: str | None = None
+    case: str | None = None  # case or reference number
+    legal_basis: str | None = None
 
     def event(self, operation: str, **fields: object) -> Event:
+        stated = {k: v for k, v in (("case", self.case), ("legal_basis", self.legal_basis)) if v}
+        if stated:
+            fields["parameters"] = {**stated, **fields.get("parameters", {})}  # type: ignore[dict-item]
         return Event(
             operation=operation,
             actor_key_id=self.actor.key_id,

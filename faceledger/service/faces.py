@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 from sqlalchemy import select
 
 from faceledger.errors import InvalidParameterError, NoFaceDetected, NotFoundError
+from faceledger.governance.policies import Decision
+from faceledger.service import review
 from faceledger.service.common import (
     LoadedImage,
     Request,
@@ -23,7 +25,9 @@ from faceledger.service.common import (
     read_image,
     require_collection,
 )
+from faceledger.service.consent import mark_used, require_consent
 from faceledger.service.context import FACE_MODEL_VERSION, Services
+from faceledger.service.policy import enforce
 from faceledger.service.results import (
     ComparedFace,
     CompareResult,
@@ -31,9 +35,11 @@ from faceledger.service.results import (
     DetectResult,
     FaceMatch,
     FaceRecord,
+    Governance,
     IndexedFace,
     IndexResult,
     Page,
+    ReviewTicket,
     SearchResult,
     UnindexedFace,
 )
@@ -66,6 +72,8 @@ def index_faces(
     level = _quality_level(quality_filter)
     with services.db.read() as session:
         require_collection(session, collection_id)
+    decision = enforce(services, request, "index_faces", collection_id=collection_id)
+    consent = require_consent(services, request, collection_id, external_image_id=external_image_id)
     image = read_image(services, image_bytes)
     faces = analyze(services, image)
     keep, unindexed = _filter_faces(faces, level, max_faces)
@@ -85,6 +93,9 @@ def index_faces(
                         "external_image_id": external_image_id,
                         "max_faces": max_faces,
                         "quality_filter": level.value,
+                        "policy": decision.policy,
+                        "legal_basis": decision.legal_basis.value,
+                        "consent_id": consent,
                     },
                     results={
                         "indexed_face_ids": [r.face_id for r in rows],
@@ -186,6 +197,17 @@ def search_faces(
     """Faces of the collection like a stored face (the face itself left out)."""
     request.actor.require("faces:search")
     check_limit(max_faces, "max faces")
+    max_distance_for(threshold)
+    requested = threshold
+    decision = enforce(
+        services,
+        request,
+        "search_faces",
+        collection_id=collection_id,
+        threshold=threshold,
+        max_results=max_faces,
+    )
+    threshold, max_faces = decision.threshold or 0.0, decision.max_results or max_faces
     with services.db.read() as session:
         require_collection(session, collection_id)
         row = session.get(FaceRow, face_id)
@@ -194,18 +216,22 @@ def search_faces(
         probe = np.frombuffer(row.embedding, dtype=np.float32)
     matches = _search(services, collection_id, probe, threshold, max_faces + 1)
     matches = [m for m in matches if m.face.face_id != face_id][:max_faces]
-    _record_search(
+    matches, governance = _record_search(
         services,
         request,
         "SearchFaces",
         collection_id,
-        threshold,
+        (requested, decision),
         max_faces,
         matches,
         searched_face_id=face_id,
     )
     return SearchResult(
-        matches, threshold, searched_face_id=face_id, face_model_version=FACE_MODEL_VERSION
+        matches,
+        threshold,
+        searched_face_id=face_id,
+        face_model_version=FACE_MODEL_VERSION,
+        governance=governance,
     )
 
 
@@ -222,18 +248,28 @@ def search_faces_by_image(
     request.actor.require("faces:search")
     check_limit(max_faces, "max faces")
     max_distance_for(threshold)
+    requested = threshold
     with services.db.read() as session:
         require_collection(session, collection_id)
+    decision = enforce(
+        services,
+        request,
+        "search_faces_by_image",
+        collection_id=collection_id,
+        threshold=threshold,
+        max_results=max_faces,
+    )
+    threshold, max_faces = decision.threshold or 0.0, decision.max_results or max_faces
     image = read_image(services, image_bytes)
     probe = _largest_face(services, image, "the image")
     assert probe.embedding is not None
     matches = _search(services, collection_id, probe.embedding, threshold, max_faces)
-    _record_search(
+    matches, governance = _record_search(
         services,
         request,
         "SearchFacesByImage",
         collection_id,
-        threshold,
+        (requested, decision),
         max_faces,
         matches,
         image_sha256=image.sha256,
@@ -245,6 +281,7 @@ def search_faces_by_image(
         image_width=image.width,
         image_height=image.height,
         face_model_version=FACE_MODEL_VERSION,
+        governance=governance,
     )
 
 
@@ -259,6 +296,8 @@ def compare_faces(
     """The largest face of ``source`` against every face of ``target``."""
     request.actor.require("faces:compare")
     max_distance_for(threshold)
+    decision = enforce(services, request, "compare_faces", threshold=threshold)
+    threshold = decision.threshold if decision.threshold is not None else threshold
     source_image, target_image = read_image(services, source), read_image(services, target)
     probe = _largest_face(services, source_image, "the source image")
     compared = []
@@ -281,7 +320,11 @@ def compare_faces(
             request.event(
                 "CompareFaces",
                 image_sha256=source_image.sha256,
-                parameters={"threshold": threshold, "target_image_sha256": target_image.sha256},
+                parameters={
+                    "threshold": threshold,
+                    "target_image_sha256": target_image.sha256,
+                    "policy": decision.policy,
+                },
                 results={
                     "similarities": [round(c.similarity, 4) for c in compared],
                     "matches": len(matches),
@@ -300,13 +343,19 @@ def compare_faces(
 
 def detect_faces(services: Services, request: Request, image_bytes: bytes) -> DetectResult:
     request.actor.require("faces:detect")
+    decision = enforce(services, request, "detect_faces")
     image = read_image(services, image_bytes)
     with services.engine_lock:
         faces = services.engine.detect(image.rgb)
     with services.write_lock, services.db.write() as session:
         services.ledger.append(
             session,
-            request.event("DetectFaces", image_sha256=image.sha256, results={"faces": len(faces)}),
+            request.event(
+                "DetectFaces",
+                image_sha256=image.sha256,
+                parameters={"policy": decision.policy},
+                results={"faces": len(faces)},
+            ),
         )
     return DetectResult([DetectedFace.of(f) for f in faces], image.width, image.height)
 
@@ -410,21 +459,53 @@ def _record_search(
     request: Request,
     operation: str,
     collection_id: str,
-    threshold: float,
+    thresholds: tuple[float, Decision],
     max_faces: int,
     matches: list[FaceMatch],
     **fields: object,
-) -> None:
+) -> tuple[list[FaceMatch], Governance]:
+    """The search's ledger event, its review task when the policy needs one, and the matched
+    faces' last use, in one transaction. Returns the matches as the caller may see them."""
+    requested, decision = thresholds
     results = {"matches": [[m.face.face_id, round(m.similarity, 4)] for m in matches]}
     image_sha = fields.pop("image_sha256", None)
+    ticket = None
     with services.write_lock, services.db.write() as session:
+        if decision.reviewers_required:
+            candidates = [
+                (m.face.face_id, m.face.user_id, m.face.external_image_id, m.similarity)
+                for m in matches
+            ]
+            task_id = review.open_task(
+                session, request, decision, operation, collection_id, image_sha, candidates
+            )
+            ticket = ReviewTicket(task_id, decision.reviewers_required)
+            results["review_task_id"] = task_id
+        mark_used(session, [m.face.face_id for m in matches])
         services.ledger.append(
             session,
             request.event(
                 operation,
                 collection_id=collection_id,
                 image_sha256=image_sha,
-                parameters={"threshold": threshold, "max_faces": max_faces, **fields},
+                parameters={
+                    "threshold": decision.threshold,
+                    "threshold_requested": requested,
+                    "max_faces": max_faces,
+                    "policy": decision.policy,
+                    "legal_basis": decision.legal_basis.value,
+                    **fields,
+                },
                 results=results,
             ),
         )
+    if ticket is not None:
+        matches = [replace(m, status="unconfirmed") for m in matches]
+    governance = Governance(
+        decision.policy,
+        requested,
+        decision.threshold,
+        decision.legal_basis.value,
+        ticket,
+    )
+    return matches, governance

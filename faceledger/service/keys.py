@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from faceledger.errors import NotFoundError
 from faceledger.service.auth import (
     IssuedKey,
     Role,
@@ -17,6 +18,7 @@ from faceledger.service.auth import (
 )
 from faceledger.service.common import Request
 from faceledger.service.context import Services
+from faceledger.service.policy import check_policy_name
 from faceledger.store.schema import ApiKeyRow
 
 ADMIN_KEY_FILE = "admin-key.txt"
@@ -30,14 +32,21 @@ def issue_key(
     *,
     aws: bool = False,
     purpose: str | None = None,
+    policy: str | None = None,
+    case: str | None = None,
 ) -> IssuedKey:
     """A bearer key, or with ``aws`` an access key id and secret for Signature V4 (for the
-    Rekognition endpoint), optionally bound to a default purpose recorded on every use."""
+    Rekognition endpoint, which takes its purpose and case from the key unless the request
+    sends X-Faceledger-Purpose / X-Faceledger-Case). Bound to ``policy``, or to the server's
+    default policy when none is given."""
     request.actor.require("keys:manage")
+    policy = check_policy_name(services, policy or services.settings.default_policy)
     if aws:
-        issued = create_aws_key(services.db, services.secrets, role, name, purpose)
+        issued = create_aws_key(
+            services.db, services.secrets, role, name, purpose, policy=policy, case=case
+        )
     else:
-        issued = create_key(services.db, role, name)
+        issued = create_key(services.db, role, name, policy)
     with services.write_lock, services.db.write() as session:
         services.ledger.append(
             session,
@@ -49,6 +58,8 @@ def issue_key(
                     "name": name,
                     "aws": aws,
                     "default_purpose": purpose,
+                    "default_case": case,
+                    "policy": policy,
                 },
             ),
         )
@@ -58,6 +69,24 @@ def issue_key(
 def keys(services: Services, request: Request) -> list[ApiKeyRow]:
     request.actor.require("keys:manage")
     return list_keys(services.db)
+
+
+def bind_policy(services: Services, request: Request, key_id: str, policy: str) -> None:
+    """Move a key to another use policy (on the ledger, with the policy it left)."""
+    request.actor.require("keys:manage")
+    check_policy_name(services, policy)
+    with services.write_lock, services.db.write() as session:
+        row = session.get(ApiKeyRow, key_id)
+        if row is None or row.revoked_at is not None:
+            raise NotFoundError(f"no active API key {key_id}")
+        previous, row.policy = row.policy, policy
+        services.ledger.append(
+            session,
+            request.event(
+                "BindKeyPolicy",
+                parameters={"key_id": key_id, "policy": policy, "previous": previous},
+            ),
+        )
 
 
 def revoke(services: Services, request: Request, key_id: str) -> None:

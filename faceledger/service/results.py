@@ -88,6 +88,28 @@ class FaceMatch:
     similarity: float
     false_match_rate: float
     fmr_upper_bound: bool
+    status: str = "candidate"  # "unconfirmed" while a review is pending
+
+
+@dataclass(frozen=True)
+class ReviewTicket:
+    """Returned with results that need human review before anyone acts on them."""
+
+    task_id: str
+    reviewers_required: int
+    status: str = "unconfirmed"
+
+
+@dataclass(frozen=True)
+class Governance:
+    """Under which policy results were produced."""
+
+    policy: str
+    threshold_requested: float | None = None
+    threshold_applied: float | None = None
+    legal_basis: str | None = None
+    review: ReviewTicket | None = None
+    results_are: str = "candidates for human review, never identifications"
 
 
 @dataclass(frozen=True)
@@ -99,6 +121,7 @@ class SearchResult:
     image_width: int | None = None
     image_height: int | None = None
     face_model_version: str = ""
+    governance: Governance | None = None
 
 
 @dataclass(frozen=True)
@@ -173,3 +196,4 @@ class UserSearchResult:
     image_size: tuple[int, int] | None = None
     face_model_version: str = ""
     notes: list[str] = field(default_factory=list)
+    governance: Governance | None = None

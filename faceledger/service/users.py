@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from faceledger.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from faceledger.service import review
 from faceledger.service.common import (
     Request,
     check_limit,
@@ -19,14 +20,18 @@ from faceledger.service.common import (
     read_image,
     require_collection,
 )
+from faceledger.service.consent import mark_used, require_consent
 from faceledger.service.context import FACE_MODEL_VERSION, Services
 from faceledger.service.faces import DEFAULT_THRESHOLD, _largest_face
+from faceledger.service.policy import enforce
 from faceledger.service.results import (
     AssociateResult,
     DetectedFace,
     DisassociateResult,
     FailedAssociation,
+    Governance,
     Page,
+    ReviewTicket,
     UserInfo,
     UserMatch,
     UserSearchResult,
@@ -125,6 +130,9 @@ def associate_faces(
     if not face_ids or len(face_ids) > MAX_FACES_PER_USER:
         raise InvalidParameterError(f"give between 1 and {MAX_FACES_PER_USER} face ids")
     max_distance_for(user_match_threshold)
+    # Enrolment, not identification: the policy's similarity floor is for searches.
+    enforce(services, request, "associate_faces", collection_id=collection_id)
+    require_consent(services, request, collection_id, user_id=user_id)
     associated: list[str] = []
     failed: list[FailedAssociation] = []
     with services.write_lock, services.db.write() as session:
@@ -240,6 +248,19 @@ def search_users(
     if sum(x is not None for x in (face_id, user_id, image_bytes)) != 1:
         raise InvalidParameterError("search by exactly one of: face id, user id, image")
     check_limit(max_users, "max users", 500)
+    max_distance_for(user_match_threshold)
+    operation = "SearchUsersByImage" if image_bytes is not None else "SearchUsers"
+    requested = user_match_threshold
+    decision = enforce(
+        services,
+        request,
+        "search_users_by_image" if image_bytes is not None else "search_users",
+        collection_id=collection_id,
+        threshold=user_match_threshold,
+        max_results=max_users,
+    )
+    user_match_threshold = decision.threshold or 0.0
+    max_users = decision.max_results or max_users
     max_distance = max_distance_for(user_match_threshold)
     searched_face = None
     image_sha = None
@@ -270,7 +291,7 @@ def search_users(
         searched_face = DetectedFace.of(face)
         assert face.embedding is not None
         probes = [face.embedding]
-    best: dict[str, float] = {}
+    best: dict[str, tuple[float, str]] = {}
     index = services.indexes.get(collection_id)
     for probe in probes:
         neighbors = index.search(probe, 4096, max_distance)
@@ -288,16 +309,23 @@ def search_users(
             if owner is None or owner == exclude:
                 continue
             # A user is as close as its nearest face.
-            best[owner] = min(best.get(owner, float("inf")), n.distance)
+            best[owner] = min(best.get(owner, (float("inf"), "")), (n.distance, n.face_id))
     ranked = sorted(best.items(), key=lambda item: item[1])[:max_users]
     matches = []
-    for owner, distance in ranked:
+    for owner, (distance, _) in ranked:
         match = services.engine.match_for_distance(distance)
         matches.append(
             UserMatch(owner, match.similarity, match.false_match_rate, match.fmr_upper_bound)
         )
-    operation = "SearchUsersByImage" if image_bytes is not None else "SearchUsers"
+    ticket = None
     with services.write_lock, services.db.write() as session:
+        if decision.reviewers_required:
+            candidates = [(best[m.user_id][1], m.user_id, None, m.similarity) for m in matches]
+            task_id = review.open_task(
+                session, request, decision, operation, collection_id, image_sha, candidates
+            )
+            ticket = ReviewTicket(task_id, decision.reviewers_required)
+        mark_used(session, [best[m.user_id][1] for m in matches])
         services.ledger.append(
             session,
             request.event(
@@ -308,9 +336,15 @@ def search_users(
                     "face_id": face_id,
                     "user_id": user_id,
                     "user_match_threshold": user_match_threshold,
+                    "threshold_requested": requested,
                     "max_users": max_users,
+                    "policy": decision.policy,
+                    "legal_basis": decision.legal_basis.value,
                 },
-                results={"matches": [[m.user_id, m.similarity] for m in matches]},
+                results={
+                    "matches": [[m.user_id, m.similarity] for m in matches],
+                    "review_task_id": ticket.task_id if ticket else None,
+                },
             ),
         )
     return UserSearchResult(
@@ -321,6 +355,13 @@ def search_users(
         searched_face=searched_face,
         image_size=image_size,
         face_model_version=FACE_MODEL_VERSION,
+        governance=Governance(
+            decision.policy,
+            requested,
+            decision.threshold,
+            decision.legal_basis.value,
+            ticket,
+        ),
     )
 
 

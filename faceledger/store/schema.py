@@ -59,6 +59,8 @@ class FaceRow(Base):
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
+    # When the face was last returned by a search: retention counts from here.
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserRow(Base):
@@ -87,6 +89,90 @@ class ApiKeyRow(Base):
     default_purpose: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The use policy the key acts under (NULL: the server's default policy), and the case or
+    # reference number its Rekognition requests carry when they send none.
+    policy: Mapped[str | None] = mapped_column(String(64))
+    default_case: Mapped[str | None] = mapped_column(String(255))
+
+
+class PolicyRow(Base):
+    __tablename__ = "policies"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class ConsentRow(Base):
+    """Consent on record: for one user id or external image id in a collection, or for the
+    whole collection (``subject_kind`` "collection") when enrolment is covered elsewhere."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_subject", "collection_id", "subject_kind", "subject"),)
+
+    consent_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.collection_id", ondelete="CASCADE")
+    )
+    subject_kind: Mapped[str] = mapped_column(String(24))  # user | external_image | collection
+    subject: Mapped[str | None] = mapped_column(String(255))
+    consented_by: Mapped[str] = mapped_column(String(255))
+    consented_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    scope: Mapped[str] = mapped_column(Text)
+    document_reference: Mapped[str] = mapped_column(String(255))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewTaskRow(Base):
+    """Search results waiting for people to confirm or reject them."""
+
+    __tablename__ = "review_tasks"
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    requester_key_id: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(64))
+    collection_id: Mapped[str] = mapped_column(String(255), index=True)
+    probe_sha256: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(Text)
+    case: Mapped[str | None] = mapped_column(String(255))
+    reviewers_required: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewCandidateRow(Base):
+    __tablename__ = "review_candidates"
+    __table_args__ = (UniqueConstraint("task_id", "face_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("review_tasks.task_id", ondelete="CASCADE"), index=True
+    )
+    face_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    external_image_id: Mapped[str | None] = mapped_column(String(255))
+    similarity: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="unconfirmed")
+
+
+class ReviewDecisionRow(Base):
+    __tablename__ = "review_decisions"
+    __table_args__ = (UniqueConstraint("task_id", "face_id", "reviewer_key_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("review_tasks.task_id", ondelete="CASCADE"), index=True
+    )
+    face_id: Mapped[str] = mapped_column(String(36))
+    reviewer_key_id: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))  # confirm | reject
+    reason: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LedgerEventRow(Base):

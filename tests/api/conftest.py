@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from faceledger.api import create_app
 from faceledger.config import Settings
+from faceledger.governance.policies import OPERATIONS
 from faceledger.service.context import Services
 from faceledger.vision import FaceEngine
 from tests.conftest import LFW, require
@@ -24,18 +25,35 @@ def lfw_image(name: str, number: int) -> Path:
     return LFW / "images" / name / f"{name}_{number:04d}.jpg"
 
 
+# Most API tests exercise search mechanics (thresholds down to 0, enrolment without consent
+# records), so their operator key acts under this permissive policy; the shipped policies are
+# tested in tests/service/test_policies.py and tests/api/test_governance.py.
+TEST_POLICY = {
+    "name": "test-open",
+    "description": "tests of search mechanics: no floor, no consent requirement",
+    "operations": list(OPERATIONS),
+    "min_threshold": 0,
+    "max_results": 4096,
+}
+
+
 class Api:
     """A TestClient with keys for each role."""
 
     def __init__(self, client: TestClient, data_dir: Path) -> None:
         self.client = client
         self.admin = {"Authorization": "Bearer " + (data_dir / "admin-key.txt").read_text().strip()}
-        self.operator = self.key("operator")
+        if client.get("/v1/policies/test-open", headers=self.admin).status_code == 404:
+            created = client.post("/v1/policies", json=TEST_POLICY, headers=self.admin)
+            assert created.status_code == 201, created.text
+        self.operator = self.key("operator", policy="test-open")
         self.auditor = self.key("auditor")
 
-    def key(self, role: str) -> dict[str, str]:
+    def key(self, role: str, policy: str | None = None) -> dict[str, str]:
         response = self.client.post(
-            "/v1/keys", json={"role": role, "name": f"test {role}"}, headers=self.admin
+            "/v1/keys",
+            json={"role": role, "name": f"test {role}", "policy": policy},
+            headers=self.admin,
         )
         assert response.status_code == 201, response.text
         return {"Authorization": f"Bearer {response.json()['token']}"}

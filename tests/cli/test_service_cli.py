@@ -41,6 +41,24 @@ def test_collections_index_search_and_ledger(data_dir, tmp_path) -> None:
     duplicate = run(data_dir, "collections", "create", "people")
     assert duplicate.exit_code == 1 and "RESOURCE_ALREADY_EXISTS" in duplicate.stderr
 
+    # The default policy (photo-library) needs consent on record before enrolment.
+    refused = json.loads(run(data_dir, "index", "people", folder, "--json").stdout)
+    assert refused["indexed_faces"] == 0 and refused["failed_images"] == {"POLICY_VIOLATION": 4}
+    recorded = run(
+        data_dir,
+        "consent",
+        "record",
+        "people",
+        "--collection",
+        "--by",
+        "photo club consent drive",
+        "--document",
+        "forms/2026-11",
+    )
+    assert recorded.exit_code == 0, recorded.output
+    listed = json.loads(run(data_dir, "consent", "list", "people", "--json").stdout)
+    assert listed[0]["subject_kind"] == "collection" and listed[0]["withdrawn_at"] is None
+
     indexed = run(data_dir, "index", "people", folder, "--json", "--purpose", "test")
     assert indexed.exit_code == 0, indexed.output
     summary = json.loads(indexed.stdout)

@@ -12,11 +12,14 @@ from botocore.config import Config
 
 from faceledger.api import create_app
 from faceledger.config import Settings
-from faceledger.service import keys
+from faceledger.service import keys, policy
 from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request
 from faceledger.service.context import Services
 from faceledger.vision import FaceEngine
+from tests.api.conftest import TEST_POLICY
+
+LOCAL = Request(Actor("test", Role.LOCAL))
 
 
 def free_port() -> int:
@@ -32,6 +35,7 @@ class Server:
         self.port = free_port()
         self.settings = Settings(data_dir=data_dir, port=self.port, **settings)
         self.services = Services.open(self.settings, engine=FaceEngine(cnn_fallback=True))
+        policy.put_policy(self.services, LOCAL, TEST_POLICY)
         config = uvicorn.Config(
             create_app(self.settings, self.services),
             host="127.0.0.1",
@@ -58,14 +62,22 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def aws_key(self, role: str = "operator", purpose: str | None = None) -> tuple[str, str]:
+    def aws_key(
+        self,
+        role: str = "operator",
+        purpose: str | None = None,
+        policy: str | None = "test-open",
+        case: str | None = None,
+    ) -> tuple[str, str]:
         issued = keys.issue_key(
             self.services,
-            Request(Actor("test", Role.LOCAL)),
+            LOCAL,
             role,
             f"test {role}",
             aws=True,
             purpose=purpose,
+            policy=policy,
+            case=case,
         )
         return issued.key_id, issued.token
 

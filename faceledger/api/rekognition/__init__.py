@@ -26,6 +26,7 @@ from faceledger.errors import (
     NoFaceDetected,
     NotFoundError,
     PermissionDeniedError,
+    PolicyViolation,
     RateLimited,
 )
 from faceledger.service.auth import aws_credential
@@ -115,10 +116,18 @@ async def rekognition(http: Request) -> Response:
         return aws_error("InvalidParameterException", "the body is not valid JSON")
     if not isinstance(payload, dict):
         return aws_error("InvalidParameterException", "the body must be a JSON object")
-    purpose = headers.get("x-faceledger-purpose") or credential.default_purpose
-    call = Call(services, ServiceRequest(credential.actor, purpose), payload)
+    # Rekognition's shapes have no place for these: they come from headers or the key.
+    request = ServiceRequest(
+        credential.actor,
+        headers.get("x-faceledger-purpose") or credential.default_purpose,
+        headers.get("x-faceledger-case") or credential.default_case,
+        headers.get("x-faceledger-legal-basis"),
+    )
+    call = Call(services, request, payload)
     try:
         result = await run_in_threadpool(ACTIONS[action], call)
+    except PolicyViolation as error:  # the service put the refusal on the ledger already
+        return aws_error("AccessDeniedException", error.message)
     except PermissionDeniedError as error:
         await run_in_threadpool(
             record_refusal,

@@ -14,6 +14,7 @@ from faceledger.errors import FaceledgerError, InvalidImageError, InvalidParamet
 from faceledger.service import collections, faces, users
 from faceledger.service.common import Request
 from faceledger.service.context import FACE_MODEL_VERSION, Services
+from faceledger.service.results import Governance
 
 from .shapes import face_detail, stored_face
 
@@ -174,6 +175,26 @@ def delete_faces(c: Call) -> dict[str, Any]:
     }
 
 
+def governance(info: Governance | None) -> dict[str, Any]:
+    """faceledger's addition to the response (clients that do not know it ignore it): the policy
+    the results were produced under and, when they await review, the review task."""
+    if info is None:
+        return {}
+    out: dict[str, Any] = {
+        "Policy": info.policy,
+        "ThresholdApplied": info.threshold_applied,
+        "LegalBasis": info.legal_basis,
+        "ResultsAre": info.results_are,
+    }
+    if info.review is not None:
+        out["Review"] = {
+            "TaskId": info.review.task_id,
+            "Status": info.review.status,
+            "ReviewersRequired": info.review.reviewers_required,
+        }
+    return {"FaceledgerGovernance": out}
+
+
 def search_faces(c: Call) -> dict[str, Any]:
     result = faces.search_faces(
         c.services,
@@ -187,6 +208,7 @@ def search_faces(c: Call) -> dict[str, Any]:
         "SearchedFaceId": c.need("FaceId"),
         "FaceMatches": _matches(result.matches),
         "FaceModelVersion": result.face_model_version,
+        **governance(result.governance),
     }
 
 
@@ -207,6 +229,7 @@ def search_faces_by_image(c: Call) -> dict[str, Any]:
         "SearchedFaceConfidence": searched.confidence,
         "FaceMatches": _matches(result.matches),
         "FaceModelVersion": result.face_model_version,
+        **governance(result.governance),
     }
 
 
@@ -315,6 +338,7 @@ def search_users(c: Call) -> dict[str, Any]:
     out: dict[str, Any] = {
         "UserMatches": _user_matches(result.matches),
         "FaceModelVersion": result.face_model_version,
+        **governance(result.governance),
     }
     if result.searched_face_id:
         out["SearchedFace"] = {"FaceId": result.searched_face_id}
@@ -336,6 +360,7 @@ def search_users_by_image(c: Call) -> dict[str, Any]:
     out: dict[str, Any] = {
         "UserMatches": _user_matches(result.matches),
         "FaceModelVersion": result.face_model_version,
+        **governance(result.governance),
         "UnsearchedFaces": [],
     }
     if result.searched_face is not None and result.image_size is not None:

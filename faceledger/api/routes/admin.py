@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from faceledger.api.deps import ActorDep, ServicesDep
-from faceledger.api.schemas import IssuedKeyOut, KeyIn, KeyOut, VerificationOut
+from faceledger.api.schemas import IssuedKeyOut, KeyIn, KeyOut, KeyPolicyIn, VerificationOut
 from faceledger.service import keys, ledger
 from faceledger.service.common import Request
 
@@ -17,7 +17,14 @@ router = APIRouter()
 async def create_key(body: KeyIn, services: ServicesDep, actor: ActorDep):
     issued = await run_in_threadpool(
         lambda: keys.issue_key(
-            services, Request(actor), body.role, body.name, aws=body.aws, purpose=body.purpose
+            services,
+            Request(actor),
+            body.role,
+            body.name,
+            aws=body.aws,
+            purpose=body.purpose,
+            policy=body.policy,
+            case=body.case,
         )
     )
     return IssuedKeyOut(
@@ -33,11 +40,21 @@ async def list_keys(services: ServicesDep, actor: ActorDep):
             key_id=r.key_id,
             name=r.name,
             role=r.role,
+            policy=r.policy or services.settings.default_policy,
             created_at=r.created_at,
             revoked_at=r.revoked_at,
         )
         for r in rows
     ]
+
+
+@router.put("/keys/{key_id}/policy", tags=["keys"])
+async def bind_key_policy(
+    key_id: str, body: KeyPolicyIn, services: ServicesDep, actor: ActorDep
+) -> dict[str, str]:
+    """Move a key to another use policy (recorded on the ledger)."""
+    await run_in_threadpool(keys.bind_policy, services, Request(actor), key_id, body.policy)
+    return {"key_id": key_id, "policy": body.policy}
 
 
 @router.delete("/keys/{key_id}", tags=["keys"])

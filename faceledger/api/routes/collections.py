@@ -14,7 +14,7 @@ router = APIRouter(prefix="/collections", tags=["collections"])
 @router.post("", status_code=201, response_model=CollectionOut)
 async def create_collection(body: CollectionIn, services: ServicesDep, actor: ActorDep):
     return await run_in_threadpool(
-        collections.create_collection, services, Request(actor, body.purpose), body.collection_id
+        collections.create_collection, services, body.request(actor), body.collection_id
     )
 
 

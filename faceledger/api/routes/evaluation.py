@@ -51,9 +51,8 @@ def _side(side: SideIn) -> evaluation.Side:
 async def compare(body: CompareIn, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
     """Score labelled pairs for independent testing; nothing is stored (role auditor)."""
     pairs = [(_side(p.a), _side(p.b), p.label) for p in body.pairs]
-    scored = await run_in_threadpool(
-        evaluation.compare_pairs, services, Request(actor, body.purpose), pairs
-    )
+    request = Request(actor, body.purpose)
+    scored = await run_in_threadpool(evaluation.compare_pairs, services, request, pairs)
     return {"pairs": [s.__dict__ for s in scored]}
 
 

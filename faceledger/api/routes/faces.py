@@ -39,7 +39,7 @@ async def index_faces(
     return await run_in_threadpool(
         faces.index_faces,
         services,
-        Request(actor, body.purpose),
+        body.request(actor),
         collection_id,
         images["image"],
         external_image_id=body.external_image_id,
@@ -72,7 +72,7 @@ async def list_faces(
 @router.post("/collections/{collection_id}/faces/delete", response_model=DeleteFacesOut)
 async def delete_faces(collection_id: str, body: FaceIdsIn, services: ServicesDep, actor: ActorDep):
     deleted, refused = await run_in_threadpool(
-        faces.delete_faces, services, Request(actor, body.purpose), collection_id, body.face_ids
+        faces.delete_faces, services, body.request(actor), collection_id, body.face_ids
     )
     return DeleteFacesOut(
         deleted_face_ids=deleted,
@@ -93,7 +93,7 @@ async def search_faces_by_image(
     return await run_in_threadpool(
         faces.search_faces_by_image,
         services,
-        Request(actor, body.purpose),
+        body.request(actor),
         collection_id,
         images["image"],
         threshold=body.threshold,
@@ -108,7 +108,7 @@ async def search_faces(
     return await run_in_threadpool(
         faces.search_faces,
         services,
-        Request(actor, body.purpose),
+        body.request(actor),
         collection_id,
         face_id,
         threshold=body.threshold,
@@ -125,7 +125,7 @@ async def compare_faces(http: HttpRequest, services: ServicesDep, actor: ActorDe
     return await run_in_threadpool(
         faces.compare_faces,
         services,
-        Request(actor, body.purpose),
+        body.request(actor),
         images["source"],
         images["target"],
         threshold=body.threshold,
@@ -136,5 +136,5 @@ async def compare_faces(http: HttpRequest, services: ServicesDep, actor: ActorDe
 async def detect_faces(http: HttpRequest, services: ServicesDep, actor: ActorDep):
     body, images = await read_body(http, WithPurpose, ("image",))
     return await run_in_threadpool(
-        faces.detect_faces, services, Request(actor, body.purpose), images["image"]
+        faces.detect_faces, services, body.request(actor), images["image"]
     )

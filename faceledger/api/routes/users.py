@@ -27,7 +27,7 @@ async def create_user(
     collection_id: str, body: UserIn, services: ServicesDep, actor: ActorDep
 ) -> dict[str, str]:
     await run_in_threadpool(
-        users.create_user, services, Request(actor, body.purpose), collection_id, body.user_id
+        users.create_user, services, body.request(actor), collection_id, body.user_id
     )
     return {"user_id": body.user_id, "status": "CREATED"}
 
@@ -72,7 +72,7 @@ async def associate_faces(
     result = await run_in_threadpool(
         users.associate_faces,
         services,
-        Request(actor, body.purpose),
+        body.request(actor),
         collection_id,
         user_id,
         body.face_ids,
@@ -92,7 +92,7 @@ async def disassociate_faces(
     result = await run_in_threadpool(
         users.disassociate_faces,
         services,
-        Request(actor, body.purpose),
+        body.request(actor),
         collection_id,
         user_id,
         body.face_ids,
@@ -115,7 +115,7 @@ async def search_users(
     return await run_in_threadpool(
         users.search_users,
         services,
-        Request(actor, body.purpose),
+        body.request(actor),
         collection_id,
         face_id=body.face_id,
         user_id=body.user_id,

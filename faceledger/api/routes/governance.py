@@ -1,0 +1,129 @@
+"""Use policies, consent records and human review."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from faceledger.api.deps import ActorDep, ServicesDep
+from faceledger.api.schemas import PolicyIn
+from faceledger.service import consent, policy, review
+from faceledger.service.common import Request
+
+router = APIRouter()
+
+
+@router.get("/policies", tags=["policies"])
+async def list_policies(services: ServicesDep, actor: ActorDep) -> list[dict[str, Any]]:
+    """Every policy keys can be bound to: the shipped defaults (or their replacements) first."""
+    found = await run_in_threadpool(policy.list_policies, services, Request(actor))
+    return [p.to_json() for p in found]
+
+
+@router.get("/policies/{name}", tags=["policies"])
+async def get_policy(name: str, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    Request(actor).actor.require("collections:read")
+    return (await run_in_threadpool(policy.get_policy, services, name)).to_json()
+
+
+@router.post("/policies", status_code=201, tags=["policies"])
+async def create_policy(body: PolicyIn, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    created = await run_in_threadpool(
+        lambda: policy.put_policy(services, Request(actor), body.model_dump(), create=True)
+    )
+    return created.to_json()
+
+
+@router.put("/policies/{name}", tags=["policies"])
+async def replace_policy(
+    name: str, body: PolicyIn, services: ServicesDep, actor: ActorDep
+) -> dict[str, Any]:
+    definition = {**body.model_dump(), "name": name}
+    return (
+        await run_in_threadpool(policy.put_policy, services, Request(actor), definition)
+    ).to_json()
+
+
+@router.delete("/policies/{name}", tags=["policies"])
+async def delete_policy(name: str, services: ServicesDep, actor: ActorDep) -> dict[str, str]:
+    await run_in_threadpool(policy.delete_policy, services, Request(actor), name)
+    return {"deleted": name}
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject_kind: Literal["user", "external_image", "collection"]
+    subject: str | None = Field(None, description="The user id or external image id.")
+    consented_by: str = Field(min_length=1, max_length=255)
+    document_reference: str = Field(min_length=1, max_length=255)
+    scope: str = "enrolment and search in this collection"
+    consented_at: dt.datetime | None = None
+
+
+@router.post("/collections/{collection_id}/consents", status_code=201, tags=["consent"])
+async def record_consent(
+    collection_id: str, body: ConsentIn, services: ServicesDep, actor: ActorDep
+) -> dict[str, Any]:
+    recorded = await run_in_threadpool(
+        lambda: consent.record_consent(services, Request(actor), collection_id, **body.model_dump())
+    )
+    return asdict(recorded)
+
+
+@router.get("/collections/{collection_id}/consents", tags=["consent"])
+async def list_consents(
+    collection_id: str, services: ServicesDep, actor: ActorDep
+) -> list[dict[str, Any]]:
+    found = await run_in_threadpool(consent.list_consents, services, Request(actor), collection_id)
+    return [asdict(c) for c in found]
+
+
+@router.delete("/consents/{consent_id}", tags=["consent"])
+async def withdraw_consent(consent_id: str, services: ServicesDep, actor: ActorDep):
+    return asdict(
+        await run_in_threadpool(consent.withdraw_consent, services, Request(actor), consent_id)
+    )
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    face_id: str
+    decision: Literal["confirm", "reject"]
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+@router.get("/reviews", tags=["review"])
+async def list_reviews(
+    services: ServicesDep,
+    actor: ActorDep,
+    status: Literal["open", "closed", "all"] = Query("open"),
+) -> list[dict[str, Any]]:
+    """Review tasks: search results waiting for (or past) human review."""
+    found = await run_in_threadpool(
+        lambda: review.list_tasks(
+            services, Request(actor), status=None if status == "all" else status
+        )
+    )
+    return [asdict(t) for t in found]
+
+
+@router.get("/reviews/{task_id}", tags=["review"])
+async def show_review(task_id: str, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    return asdict(await run_in_threadpool(review.show_task, services, Request(actor), task_id))
+
+
+@router.post("/reviews/{task_id}/decisions", tags=["review"])
+async def decide(
+    task_id: str, body: DecisionIn, services: ServicesDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Confirm or reject one candidate, with a reason. Two different reviewers, neither the
+    requester, must confirm before a candidate is confirmed (under policies that say two)."""
+    task = await run_in_threadpool(
+        review.decide, services, Request(actor), task_id, body.face_id, body.decision, body.reason
+    )
+    return asdict(task)

@@ -1,0 +1,185 @@
+"""``faceledger policies``, ``faceledger consent`` and ``faceledger review``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from faceledger.cli.common import out_console, print_json, reported_errors
+from faceledger.cli.local import DataDirOpt, local_services
+from faceledger.errors import InvalidParameterError
+from faceledger.service import consent as consent_cases
+from faceledger.service import policy as policy_cases
+from faceledger.service import review as review_cases
+
+policies_app = typer.Typer(help="Use policies keys are bound to.", no_args_is_help=True)
+consent_app = typer.Typer(help="Consent records.", no_args_is_help=True)
+review_app = typer.Typer(help="Human review of search results.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json")]
+
+
+@policies_app.command("list")
+def list_policies(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        found = policy_cases.list_policies(services, request)
+    if as_json:
+        print_json([p.to_json() for p in found])
+        return
+    table = Table("policy", "floor", "max", "legal bases", "needs", "review", "operations")
+    for p in found:
+        needs = [n for n, on in (("purpose", p.require_purpose), ("case", p.require_case)) if on]
+        table.add_row(
+            p.name,
+            f"{p.min_threshold:g}{' (raised)' if p.raise_to_floor else ''}",
+            str(p.max_results),
+            ", ".join(b.value for b in p.legal_bases),
+            ", ".join(needs + (["consent"] if p.consent_required_to_index else [])),
+            f"{p.reviewers_required} people" if p.reviewers_required else "",
+            ", ".join(p.operations),
+        )
+    out_console.print(table)
+
+
+@policies_app.command("show")
+def show_policy(name: str, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, _), reported_errors():
+        print_json(policy_cases.get_policy(services, name).to_json())
+
+
+@policies_app.command("set")
+def set_policy(
+    definition: Annotated[Path, typer.Argument(help="A JSON file (see `policies show`).")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create or replace a policy from a JSON file (the change is on the ledger)."""
+    with local_services(data_dir) as (services, request), reported_errors():
+        try:
+            data = json.loads(definition.read_text())
+        except (OSError, ValueError) as error:
+            raise InvalidParameterError(
+                f"{definition}: not a readable JSON file: {error}"
+            ) from None
+        saved = policy_cases.put_policy(services, request, data)
+    out_console.print(f"policy {saved.name} saved")
+
+
+@policies_app.command("delete")
+def delete_policy(name: str, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        policy_cases.delete_policy(services, request, name)
+    out_console.print(f"policy {name} deleted")
+
+
+@consent_app.command("record")
+def record_consent(
+    collection_id: str,
+    consented_by: Annotated[str, typer.Option("--by", help="Who consented (or ran the process).")],
+    document: Annotated[str, typer.Option(help="Where the signed release is kept.")],
+    user: Annotated[str | None, typer.Option(help="Consent of this user id.")] = None,
+    external_image_id: Annotated[str | None, typer.Option(help="Of this image id.")] = None,
+    whole_collection: Annotated[
+        bool, typer.Option("--collection", help="Enrolment is covered by a process elsewhere.")
+    ] = False,
+    scope: str = "enrolment and search in this collection",
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Record consent for a user, an external image id, or a whole collection."""
+    chosen = [k for k, v in (("user", user), ("external_image", external_image_id)) if v]
+    if whole_collection:
+        chosen.append("collection")
+    if len(chosen) != 1:
+        raise typer.BadParameter("give exactly one of --user, --external-image-id, --collection")
+    with local_services(data_dir) as (services, request), reported_errors():
+        recorded = consent_cases.record_consent(
+            services,
+            request,
+            collection_id,
+            subject_kind=chosen[0],
+            subject=user or external_image_id,
+            consented_by=consented_by,
+            document_reference=document,
+            scope=scope,
+        )
+    if as_json:
+        print_json(recorded)
+    else:
+        out_console.print(f"consent {recorded.consent_id} recorded")
+
+
+@consent_app.command("list")
+def list_consents(collection_id: str, as_json: JsonOpt = False, data_dir: DataDirOpt = None):
+    with local_services(data_dir) as (services, request), reported_errors():
+        found = consent_cases.list_consents(services, request, collection_id)
+    if as_json:
+        print_json(found)
+        return
+    table = Table("consent id", "for", "by", "document", "withdrawn")
+    for c in found:
+        table.add_row(
+            c.consent_id,
+            f"{c.subject_kind} {c.subject or ''}".strip(),
+            c.consented_by,
+            c.document_reference,
+            c.withdrawn_at.isoformat()[:19] if c.withdrawn_at else "",
+        )
+    out_console.print(table)
+
+
+@consent_app.command("withdraw")
+def withdraw_consent(consent_id: str, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        consent_cases.withdraw_consent(services, request, consent_id)
+    out_console.print(f"consent {consent_id} withdrawn")
+
+
+@review_app.command("list")
+def list_reviews(
+    status: Annotated[str, typer.Option(help="open, closed or all.")] = "open",
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        tasks = review_cases.list_tasks(
+            services, request, status=None if status == "all" else status
+        )
+    if as_json:
+        print_json(tasks)
+        return
+    table = Table("task id", "created", "collection", "case", "policy", "candidates", "status")
+    for t in tasks:
+        table.add_row(
+            t.task_id,
+            t.created_at.isoformat()[:19],
+            t.collection_id,
+            t.case or "",
+            t.policy,
+            str(len(t.candidates)),
+            t.status,
+        )
+    out_console.print(table)
+
+
+@review_app.command("show")
+def show_review(task_id: str, data_dir: DataDirOpt = None) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        print_json(review_cases.show_task(services, request, task_id))
+
+
+@review_app.command("decide")
+def decide(
+    task_id: str,
+    face_id: str,
+    decision: Annotated[str, typer.Argument(help="confirm or reject")],
+    reason: Annotated[str, typer.Option(help="Why (required; on the ledger).")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Confirm or reject one candidate of a review task."""
+    with local_services(data_dir) as (services, request), reported_errors():
+        task = review_cases.decide(services, request, task_id, face_id, decision, reason)
+    status = next(c.status for c in task.candidates if c.face_id == face_id)
+    out_console.print(f"candidate {face_id}: {status}; task {task.status}")
