@@ -1,0 +1,255 @@
+"""Policies, consent and two-person review through the native API, on real faces."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import Api, lfw_image, lfw_people, open_api
+
+CASE = {"purpose": "robbery investigation", "case": "C-2026-0417", "legal_basis": "warrant"}
+
+
+@pytest.fixture(scope="module")
+def gov(tmp_path_factory, shared_engine):
+    data_dir = tmp_path_factory.mktemp("gov")
+    services, client = open_api(data_dir, shared_engine)
+    with client:
+        api = Api(client, data_dir)
+        api.library = api.key("operator")  # the server's default policy: photo-library
+        api.investigator = api.key("operator", policy="investigative-lead")
+        api.reviewers = [api.key("reviewer") for _ in range(2)]
+        yield api
+    services.close()
+
+
+def post_image(api: Api, url: str, path, headers, **fields):
+    with path.open("rb") as handle:
+        return api.client.post(
+            url,
+            files={"image": handle},
+            data={k: str(v) for k, v in fields.items()},
+            headers=headers,
+        )
+
+
+def ledger(api: Api) -> list[dict]:
+    response = api.client.get("/v1/ledger/events", params={"limit": 10_000}, headers=api.auditor)
+    assert response.status_code == 200, response.text
+    return [item["event"] for item in response.json()["events"]]
+
+
+def test_keys_get_the_default_policy_and_admins_manage_policies(gov) -> None:
+    listed = gov.client.get("/v1/keys", headers=gov.admin).json()
+    assert {k["policy"] for k in listed} >= {"photo-library", "investigative-lead", "test-open"}
+    names = [p["name"] for p in gov.client.get("/v1/policies", headers=gov.admin).json()]
+    assert names[:3] == ["photo-library", "access-control", "investigative-lead"]
+
+    custom = {
+        "name": "school-yearbook",
+        "description": "yearbook photos, parents' consent",
+        "operations": ["index_faces", "search_faces_by_image"],
+        "min_threshold": 90,
+        "max_results": 5,
+        "consent_required_to_index": True,
+    }
+    assert gov.client.post("/v1/policies", json=custom, headers=gov.library).status_code == 403
+    created = gov.client.post("/v1/policies", json=custom, headers=gov.admin)
+    assert created.status_code == 201, created.text
+    again = gov.client.post("/v1/policies", json=custom, headers=gov.admin)
+    assert again.status_code == 409
+    bad = gov.client.post(
+        "/v1/policies", json={**custom, "name": "x", "min_threshold": 150}, headers=gov.admin
+    )
+    assert bad.status_code == 400
+    yearbook = gov.key("operator", policy="school-yearbook")
+    in_use = gov.client.delete("/v1/policies/school-yearbook", headers=gov.admin)
+    assert in_use.status_code == 400 and "active key" in in_use.json()["error"]["message"]
+    key_id = yearbook["Authorization"].split()[1].partition(".")[0]
+    moved = gov.client.put(
+        f"/v1/keys/{key_id}/policy", json={"policy": "photo-library"}, headers=gov.admin
+    )
+    assert moved.status_code == 200
+    assert gov.client.delete("/v1/policies/school-yearbook", headers=gov.admin).status_code == 200
+    events = [e["operation"] for e in ledger(gov)]
+    assert {"PutPolicy", "BindKeyPolicy", "DeletePolicy"} <= set(events)
+
+
+def test_enrolment_needs_consent_under_photo_library(gov) -> None:
+    (name,) = lfw_people(1)
+    assert (
+        gov.client.post(
+            "/v1/collections", json={"collection_id": "family"}, headers=gov.admin
+        ).status_code
+        == 201
+    )
+    url = "/v1/collections/family/faces"
+    refused = post_image(gov, url, lfw_image(name, 1), gov.library, external_image_id="img1")
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert error["code"] == "POLICY_VIOLATION" and "consents" in error["message"]
+
+    consent = {
+        "subject_kind": "external_image",
+        "subject": "img1",
+        "consented_by": name,
+        "document_reference": "release-001.pdf",
+    }
+    recorded = gov.client.post("/v1/collections/family/consents", json=consent, headers=gov.library)
+    assert recorded.status_code == 201, recorded.text
+    assert (
+        post_image(gov, url, lfw_image(name, 1), gov.library, external_image_id="img1").status_code
+        == 200
+    )
+    # Consent for img1 does not cover img2; withdrawn consent covers nothing.
+    other = post_image(gov, url, lfw_image(name, 2), gov.library, external_image_id="img2")
+    assert other.status_code == 403
+    withdrawn = gov.client.delete(
+        f"/v1/consents/{recorded.json()['consent_id']}", headers=gov.library
+    )
+    assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"]
+    assert (
+        post_image(gov, url, lfw_image(name, 1), gov.library, external_image_id="img1").status_code
+        == 403
+    )
+
+    refusals = [
+        e for e in ledger(gov) if e["outcome"] == "refused" and e["operation"] == "index_faces"
+    ]
+    assert len(refusals) == 3 and all("consent" in e["results"]["reason"] for e in refusals)
+
+    # The photo-library floor raises a low threshold instead of refusing it, and says so.
+    found = post_image(
+        gov, "/v1/collections/family/search", lfw_image(name, 2), gov.library, threshold=20
+    )
+    assert found.status_code == 200, found.text
+    governance = found.json()["governance"]
+    assert governance["policy"] == "photo-library"
+    assert governance["threshold_requested"] == 20 and governance["threshold_applied"] == 80
+    assert found.json()["threshold"] == 80
+
+
+@pytest.fixture(scope="module")
+def lineup(gov):
+    """A gallery enrolled under the investigative-lead policy (a booking-photo collection)."""
+    people = lfw_people(6)
+    gov.client.post("/v1/collections", json={"collection_id": "bookings"}, headers=gov.admin)
+    ids = {}
+    for person in people:
+        indexed = post_image(
+            gov,
+            "/v1/collections/bookings/faces",
+            lfw_image(person, 1),
+            gov.investigator,
+            external_image_id=person,
+            **CASE,
+        )
+        assert indexed.status_code == 200, indexed.text
+        ids[person] = indexed.json()["indexed"][0]["face"]["face_id"]
+    return people, ids
+
+
+def test_investigative_lead_requires_case_basis_and_floor(gov, lineup) -> None:
+    people, _ = lineup
+    url = "/v1/collections/bookings/search"
+    probe = lfw_image(people[0], 1)
+    for missing in ("purpose", "case", "legal_basis"):
+        fields = {k: v for k, v in CASE.items() if k != missing}
+        refused = post_image(gov, url, probe, gov.investigator, threshold=99, **fields)
+        assert refused.status_code == 403, missing
+        assert missing.replace("_", " ") in refused.json()["error"]["message"]
+    consent_basis = post_image(
+        gov, url, probe, gov.investigator, threshold=99, **{**CASE, "legal_basis": "consent"}
+    )
+    assert consent_basis.status_code == 403
+    below = post_image(gov, url, probe, gov.investigator, threshold=95, **CASE)
+    assert below.status_code == 403 and "floor of 99" in below.json()["error"]["message"]
+    compare = gov.client.post(
+        "/v1/compare",
+        files={"source": probe.open("rb"), "target": probe.open("rb")},
+        data={"threshold": "99", **CASE},
+        headers=gov.investigator,
+    )
+    assert compare.status_code == 403 and "does not allow compare_faces" in compare.text
+
+
+def test_two_person_review(gov, lineup) -> None:
+    people, ids = lineup
+    found = post_image(
+        gov,
+        "/v1/collections/bookings/search",
+        lfw_image(people[0], 1),
+        gov.investigator,
+        threshold=99,
+        **CASE,
+    )
+    assert found.status_code == 200, found.text
+    body = found.json()
+    review = body["governance"]["review"]
+    assert review["status"] == "unconfirmed" and review["reviewers_required"] == 2
+    assert [m["status"] for m in body["matches"]] == ["unconfirmed"]
+    assert body["matches"][0]["face"]["face_id"] == ids[people[0]]
+    task_id, face_id = review["task_id"], ids[people[0]]
+
+    task = gov.client.get(f"/v1/reviews/{task_id}", headers=gov.reviewers[0]).json()
+    assert task["case"] == CASE["case"] and task["probe_sha256"] and task["status"] == "open"
+    assert [c["face_id"] for c in task["candidates"]] == [face_id]
+    assert task_id in [
+        t["task_id"] for t in gov.client.get("/v1/reviews", headers=gov.reviewers[1]).json()
+    ]
+
+    url = f"/v1/reviews/{task_id}/decisions"
+    confirm = {"face_id": face_id, "decision": "confirm", "reason": "same scar above the left eye"}
+    # The requester cannot review its own search.
+    assert gov.client.post(url, json=confirm, headers=gov.investigator).status_code == 403
+    first = gov.client.post(url, json=confirm, headers=gov.reviewers[0])
+    assert first.status_code == 200, first.text
+    assert first.json()["candidates"][0]["status"] == "unconfirmed"  # one person is not enough
+    twice = gov.client.post(url, json=confirm, headers=gov.reviewers[0])
+    assert twice.status_code == 409  # and one reviewer cannot count twice
+    second = gov.client.post(url, json=confirm, headers=gov.reviewers[1])
+    assert second.status_code == 200
+    done = second.json()
+    assert done["candidates"][0]["status"] == "confirmed" and done["status"] == "closed"
+    assert {d["reviewer_key_id"] for d in done["decisions"]} == {
+        r["Authorization"].split()[1].partition(".")[0] for r in gov.reviewers
+    }
+    decided = [e for e in ledger(gov) if e["operation"] == "ReviewDecision"]
+    assert [e["results"]["candidate_status"] for e in decided][-2:] == ["unconfirmed", "confirmed"]
+
+
+def test_one_rejection_rejects_a_candidate(gov, lineup) -> None:
+    people, ids = lineup
+    found = post_image(
+        gov,
+        "/v1/collections/bookings/search",
+        lfw_image(people[1], 1),
+        gov.investigator,
+        threshold=99,
+        **CASE,
+    ).json()
+    task_id = found["governance"]["review"]["task_id"]
+    url = f"/v1/reviews/{task_id}/decisions"
+    face_id = ids[people[1]]
+    gov.client.post(
+        url,
+        json={"face_id": face_id, "decision": "confirm", "reason": "looks alike"},
+        headers=gov.reviewers[0],
+    )
+    rejected = gov.client.post(
+        url,
+        json={"face_id": face_id, "decision": "reject", "reason": "ear shape differs"},
+        headers=gov.reviewers[1],
+    ).json()
+    assert rejected["candidates"][0]["status"] == "rejected"
+    late = gov.client.post(
+        url,
+        json={"face_id": face_id, "decision": "confirm", "reason": "x" * 5},
+        headers=gov.reviewers[0],
+    )
+    assert late.status_code == 400
+    no_reason = gov.client.post(
+        url,
+        json={"face_id": face_id, "decision": "confirm", "reason": ""},
+        headers=gov.reviewers[1],
+    )
+    assert no_reason.status_code == 400
