@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default=None,
         description="Any SQLAlchemy URL; default: SQLite file faceledger.db in the data dir.",
     )
+    retention_interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How often the server deletes what retention makes due (0: never).",
+    )
     default_policy: str = Field(
         default="photo-library",
         description="The use policy of keys created without one (and of the local CLI).",

@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from faceledger import __version__
 from faceledger.api import errors, rekognition
 from faceledger.api.rekognition.ratelimit import RateLimiter
 from faceledger.api.routes import admin, collections, evaluation, faces, governance, users
 from faceledger.config import Settings, get_settings
+from faceledger.service import retention
+from faceledger.service.auth import Actor, Role
+from faceledger.service.common import Request
 from faceledger.service.context import Services
 from faceledger.service.keys import ensure_admin_key
 
 log = logging.getLogger("faceledger")
+
+
+async def _retention_loop(services: Services, hours: float) -> None:
+    """Delete what retention makes due, at start and every ``hours``."""
+    system = Request(Actor("system:retention", Role.LOCAL))
+    while True:
+        try:
+            run = await run_in_threadpool(
+                lambda: retention.run_retention(services, system, record_empty=False)
+            )
+            if run.face_count or run.deleted_review_tasks:
+                log.info(
+                    "retention: deleted %d faces, %d review tasks",
+                    run.face_count,
+                    len(run.deleted_review_tasks),
+                )
+        except Exception:  # keep the server up; the next run tries again
+            log.exception("retention run failed")
+        await asyncio.sleep(hours * 3600)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -30,9 +54,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         key_file = ensure_admin_key(app.state.services)
         if key_file is not None:
             log.warning("first start: an admin API key was written to %s (mode 0600)", key_file)
+        hours = app.state.services.settings.retention_interval_hours
+        task = asyncio.create_task(_retention_loop(app.state.services, hours)) if hours else None
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
             if owned:
                 app.state.services.close()
 

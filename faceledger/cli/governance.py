@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated
@@ -13,12 +14,15 @@ from faceledger.cli.common import out_console, print_json, reported_errors
 from faceledger.cli.local import DataDirOpt, local_services
 from faceledger.errors import InvalidParameterError
 from faceledger.service import consent as consent_cases
+from faceledger.service import erasure as erasure_cases
 from faceledger.service import policy as policy_cases
+from faceledger.service import retention as retention_cases
 from faceledger.service import review as review_cases
 
 policies_app = typer.Typer(help="Use policies keys are bound to.", no_args_is_help=True)
 consent_app = typer.Typer(help="Consent records.", no_args_is_help=True)
 review_app = typer.Typer(help="Human review of search results.", no_args_is_help=True)
+retention_app = typer.Typer(help="Deleting what is due.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json")]
 
 
@@ -183,3 +187,71 @@ def decide(
         task = review_cases.decide(services, request, task_id, face_id, decision, reason)
     status = next(c.status for c in task.candidates if c.face_id == face_id)
     out_console.print(f"candidate {face_id}: {status}; task {task.status}")
+
+
+@retention_app.command("run")
+def run_retention(
+    now: Annotated[
+        dt.datetime | None,
+        typer.Option(help="Pretend it is this time (UTC), e.g. for a dry check."),
+    ] = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Delete the faces and review records whose retention period is over (on the ledger)."""
+    when = now.replace(tzinfo=dt.UTC) if now and now.tzinfo is None else now
+    with local_services(data_dir) as (services, request), reported_errors():
+        run = retention_cases.run_retention(services, request, when)
+    if as_json:
+        print_json(run)
+    else:
+        out_console.print(
+            f"deleted {run.face_count} face(s) in {len(run.deleted_faces)} collection(s) and "
+            f"{len(run.deleted_review_tasks)} review task(s)"
+        )
+
+
+@retention_app.command("set")
+def set_retention(
+    collection_id: str,
+    days: Annotated[
+        int | None, typer.Argument(help="Days after last use; omit to follow the policies.")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    with local_services(data_dir) as (services, request), reported_errors():
+        retention_cases.set_collection_retention(services, request, collection_id, days)
+    out_console.print(
+        f"{collection_id}: faces kept {days} days after last use"
+        if days
+        else f"{collection_id}: retention follows the enrolling policies"
+    )
+
+
+def erase(
+    user: Annotated[str | None, typer.Option(help="Erase this user id.")] = None,
+    external_image_id: Annotated[str | None, typer.Option(help="Erase this image id.")] = None,
+    collection: Annotated[
+        list[str] | None, typer.Option(help="Only these collections (default: all).")
+    ] = None,
+    purpose: Annotated[str | None, typer.Option(help="E.g. the request's reference.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the signed receipt here.")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Erase a data subject everywhere; prints (or writes) a signed erasure receipt."""
+    with local_services(data_dir, purpose) as (services, request), reported_errors():
+        receipt = erasure_cases.erase_subject(
+            services,
+            request,
+            user_id=user,
+            external_image_id=external_image_id,
+            collections=collection or None,
+        )
+    if out is not None:
+        out.write_text(json.dumps(receipt, indent=2) + "\n")
+        removed = receipt["receipt"]["removed"]
+        out_console.print(
+            f"erased {removed['index_entries']} face(s); signed receipt written to {out}"
+        )
+    else:
+        print_json(receipt)

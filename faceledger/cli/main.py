@@ -26,6 +26,8 @@ app.add_typer(models.app, name="models")
 app.add_typer(governance.policies_app, name="policies")
 app.add_typer(governance.consent_app, name="consent")
 app.add_typer(governance.review_app, name="review")
+app.add_typer(governance.retention_app, name="retention")
+app.command()(governance.erase)
 
 
 def run() -> None:

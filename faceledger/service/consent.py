@@ -200,8 +200,12 @@ def find_consent(
 def mark_used(session: Session, face_ids: Sequence[str], when: dt.datetime | None = None) -> None:
     """Faces returned by a search were used now: retention after last use counts from here."""
     if face_ids:
+        when = when or utcnow()
         session.execute(
             update(FaceRow)
-            .where(FaceRow.face_id.in_(list(face_ids)))
-            .values(last_used_at=when or utcnow())
+            .where(
+                FaceRow.face_id.in_(list(face_ids)),
+                or_(FaceRow.last_used_at.is_(None), FaceRow.last_used_at < when),
+            )
+            .values(last_used_at=when)
         )

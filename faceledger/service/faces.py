@@ -77,7 +77,10 @@ def index_faces(
     image = read_image(services, image_bytes)
     faces = analyze(services, image)
     keep, unindexed = _filter_faces(faces, level, max_faces)
-    rows = [_face_row(collection_id, image, face, external_image_id, request) for face in keep]
+    rows = [
+        _face_row(collection_id, image, face, external_image_id, request, decision.policy)
+        for face in keep
+    ]
     with services.write_lock:
         with services.db.write() as session:
             require_collection(session, collection_id)
@@ -397,6 +400,7 @@ def _face_row(
     face: Face,
     external_image_id: str | None,
     request: Request,
+    policy: str,
 ) -> FaceRow:
     assert face.embedding is not None
     return FaceRow(
@@ -410,6 +414,7 @@ def _face_row(
         confidence=face.confidence,
         embedding=np.asarray(face.embedding, dtype="<f4").tobytes(),
         created_by=request.actor.key_id,
+        policy=policy,
     )
 
 

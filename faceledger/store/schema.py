@@ -39,6 +39,8 @@ class CollectionRow(Base):
     face_model_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
+    # Faces are deleted this many days after their last use (NULL: the enrolling policy's).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class FaceRow(Base):
@@ -61,6 +63,7 @@ class FaceRow(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     # When the face was last returned by a search: retention counts from here.
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    policy: Mapped[str | None] = mapped_column(String(64))  # the policy it was enrolled under
 
 
 class UserRow(Base):

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from faceledger.api.deps import ActorDep, ServicesDep
 from faceledger.api.schemas import IssuedKeyOut, KeyIn, KeyOut, KeyPolicyIn, VerificationOut
+from faceledger.governance.signing import public_key_pem
 from faceledger.service import keys, ledger
 from faceledger.service.common import Request
 
@@ -66,6 +67,14 @@ async def revoke_key(key_id: str, services: ServicesDep, actor: ActorDep) -> dic
 @router.get("/ledger/verify", response_model=VerificationOut, tags=["ledger"])
 async def verify_ledger(services: ServicesDep, actor: ActorDep):
     return await run_in_threadpool(ledger.verify_ledger, services, Request(actor))
+
+
+@router.get("/ledger/public-key", tags=["ledger"])
+async def ledger_public_key(services: ServicesDep, actor: ActorDep) -> dict[str, str]:
+    """The key that signs the ledger's head and erasure receipts (publish it)."""
+    Request(actor).actor.require("ledger:read")
+    signer = services.ledger.signer
+    return {"key_id": signer.key_id, "pem": public_key_pem(signer.public_key)}
 
 
 @router.get("/ledger/events", tags=["ledger"])

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from faceledger.api.deps import ActorDep, ServicesDep
 from faceledger.api.schemas import PolicyIn
-from faceledger.service import consent, policy, review
+from faceledger.service import consent, erasure, policy, retention, review
 from faceledger.service.common import Request
 
 router = APIRouter()
@@ -88,6 +88,55 @@ async def withdraw_consent(consent_id: str, services: ServicesDep, actor: ActorD
     return asdict(
         await run_in_threadpool(consent.withdraw_consent, services, Request(actor), consent_id)
     )
+
+
+class ErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str | None = None
+    external_image_id: str | None = None
+    collections: list[str] | None = Field(None, description="Default: every collection.")
+    purpose: str | None = Field(None, description="E.g. the request's reference.")
+
+
+@router.post("/erasure", tags=["erasure"])
+async def erase(body: ErasureIn, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    """Erase a data subject everywhere; returns a receipt signed with the ledger's key
+    (GET /v1/ledger/public-key verifies it)."""
+    return await run_in_threadpool(
+        lambda: erasure.erase_subject(
+            services,
+            Request(actor, body.purpose),
+            user_id=body.user_id,
+            external_image_id=body.external_image_id,
+            collections=body.collections,
+        )
+    )
+
+
+class RetentionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    days: int | None = Field(None, ge=1, le=36500, description="None: the policy decides.")
+
+
+@router.put("/collections/{collection_id}/retention", tags=["retention"])
+async def set_retention(
+    collection_id: str, body: RetentionIn, services: ServicesDep, actor: ActorDep
+) -> dict[str, Any]:
+    await run_in_threadpool(
+        retention.set_collection_retention, services, Request(actor), collection_id, body.days
+    )
+    return {"collection_id": collection_id, "retention_days": body.days}
+
+
+@router.post("/retention/run", tags=["retention"])
+async def run_retention(services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    """Delete what is due now (the server also runs this periodically)."""
+    run = await run_in_threadpool(retention.run_retention, services, Request(actor))
+    return {
+        "ran_at": run.ran_at,
+        "deleted_faces": run.deleted_faces,
+        "deleted_review_tasks": run.deleted_review_tasks,
+    }
 
 
 class DecisionIn(BaseModel):

@@ -1,0 +1,144 @@
+"""Erasure of a data subject (deletion on request): every face, vector, user, consent record
+and review candidate of one user id or external image id, across collections, in one
+transaction, with a signed receipt.
+
+The ledger keeps what happened (that faces were indexed, searched, erased; ids and scores, never
+biometric data) because it cannot be edited without breaking its hash chain; the erasure event
+names the subject only by the SHA-256 of its identifier, so the ledger does not repeat it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import delete, or_, select
+
+from faceledger.errors import InvalidParameterError
+from faceledger.governance.ledger import canonical_json
+from faceledger.governance.signing import signature_valid
+from faceledger.service.common import Request
+from faceledger.service.context import Services
+from faceledger.store.schema import (
+    ConsentRow,
+    FaceRow,
+    ReviewCandidateRow,
+    ReviewDecisionRow,
+    UserRow,
+    utcnow,
+)
+
+RECEIPT_VERSION = 1
+
+
+def erase_subject(
+    services: Services,
+    request: Request,
+    *,
+    user_id: str | None = None,
+    external_image_id: str | None = None,
+    collections: list[str] | None = None,
+) -> dict[str, Any]:
+    """Delete everything held about one subject; returns the signed receipt."""
+    request.actor.require("erasure:run")
+    if (user_id is None) == (external_image_id is None):
+        raise InvalidParameterError("erase by exactly one of: user id, external image id")
+    subject_kind = "user" if user_id is not None else "external_image"
+    subject = user_id if user_id is not None else external_image_id
+    assert subject is not None
+    if not subject.strip():
+        raise InvalidParameterError("the subject identifier is empty")
+    with services.write_lock:
+        with services.db.write() as session:
+            faces = select(FaceRow).where(
+                FaceRow.user_id == subject if user_id else FaceRow.external_image_id == subject
+            )
+            if collections:
+                faces = faces.where(FaceRow.collection_id.in_(collections))
+            rows = list(session.scalars(faces))
+            face_ids = [r.face_id for r in rows]
+            by_collection: dict[str, list[str]] = {}
+            for row in rows:
+                by_collection.setdefault(row.collection_id, []).append(row.face_id)
+            users = []
+            if user_id:
+                found = select(UserRow).where(UserRow.user_id == subject)
+                if collections:
+                    found = found.where(UserRow.collection_id.in_(collections))
+                users = [(u.collection_id, u.user_id) for u in session.scalars(found)]
+            consents = select(ConsentRow.consent_id).where(
+                ConsentRow.subject_kind == subject_kind, ConsentRow.subject == subject
+            )
+            if collections:
+                consents = consents.where(ConsentRow.collection_id.in_(collections))
+            consent_ids = list(session.scalars(consents))
+            named = [ReviewCandidateRow.face_id.in_(face_ids)]
+            if user_id:
+                named.append(ReviewCandidateRow.user_id == subject)
+            candidates = list(session.scalars(select(ReviewCandidateRow.id).where(or_(*named))))
+            session.execute(
+                delete(ReviewDecisionRow).where(ReviewDecisionRow.face_id.in_(face_ids))
+            )
+            session.execute(delete(ReviewCandidateRow).where(ReviewCandidateRow.id.in_(candidates)))
+            session.execute(delete(ConsentRow).where(ConsentRow.consent_id.in_(consent_ids)))
+            session.execute(delete(FaceRow).where(FaceRow.face_id.in_(face_ids)))
+            for collection_id, uid in users:
+                session.execute(
+                    delete(UserRow).where(
+                        UserRow.collection_id == collection_id, UserRow.user_id == uid
+                    )
+                )
+            erasure_id = str(uuid.uuid4())
+            subject_sha256 = hashlib.sha256(f"{subject_kind}:{subject}".encode()).hexdigest()
+            event = services.ledger.append(
+                session,
+                request.event(
+                    "EraseSubject",
+                    parameters={
+                        "erasure_id": erasure_id,
+                        "subject_kind": subject_kind,
+                        "subject_sha256": subject_sha256,
+                        "collections": collections,
+                    },
+                    results={
+                        "faces": len(face_ids),
+                        "users": len(users),
+                        "consents": len(consent_ids),
+                        "review_candidates": len(candidates),
+                    },
+                ),
+            )
+            session.flush()
+            seq, event_hash = event.seq, event.hash
+        for collection_id, removed in by_collection.items():
+            services.indexes.get(collection_id).remove(removed)
+    body = {
+        "receipt_version": RECEIPT_VERSION,
+        "erasure_id": erasure_id,
+        "erased_at": utcnow().isoformat(),
+        "requested_by": request.actor.key_id,
+        "purpose": request.purpose,
+        "subject": {"kind": subject_kind, "id": subject, "sha256": subject_sha256},
+        "collections_searched": collections or "all",
+        "removed": {
+            "faces": {c: sorted(ids) for c, ids in sorted(by_collection.items())},
+            "index_entries": len(face_ids),
+            "users": [{"collection_id": c, "user_id": u} for c, u in users],
+            "consent_records": sorted(consent_ids),
+            "review_candidates": len(candidates),
+        },
+        "kept": "the ledger's records of earlier uses (ids and scores, no biometric data); "
+        "the ledger names this erasure by the subject's SHA-256 only",
+        "ledger_event": {"seq": seq, "hash": event_hash},
+        "public_key_id": services.ledger.signer.key_id,
+    }
+    signature = services.ledger.signer.sign(canonical_json(body).encode())
+    return {"receipt": body, "signature": signature, "algorithm": "Ed25519"}
+
+
+def receipt_valid(signed: dict[str, Any], public_key: Ed25519PublicKey) -> bool:
+    """Check a receipt against the server's published public key."""
+    message = canonical_json(signed["receipt"]).encode()
+    return signature_valid(public_key, message, signed["signature"])
