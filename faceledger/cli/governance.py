@@ -16,6 +16,7 @@ from faceledger.errors import InvalidParameterError
 from faceledger.service import consent as consent_cases
 from faceledger.service import erasure as erasure_cases
 from faceledger.service import policy as policy_cases
+from faceledger.service import reports as report_cases
 from faceledger.service import retention as retention_cases
 from faceledger.service import review as review_cases
 
@@ -23,6 +24,7 @@ policies_app = typer.Typer(help="Use policies keys are bound to.", no_args_is_he
 consent_app = typer.Typer(help="Consent records.", no_args_is_help=True)
 review_app = typer.Typer(help="Human review of search results.", no_args_is_help=True)
 retention_app = typer.Typer(help="Deleting what is due.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports for the public and for oversight.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json")]
 
 
@@ -255,3 +257,27 @@ def erase(
         )
     else:
         print_json(receipt)
+
+
+@report_app.command("accountability")
+def accountability(
+    start: Annotated[dt.datetime, typer.Option("--from", help="First day (UTC).")],
+    end: Annotated[dt.datetime, typer.Option("--to", help="Last day, inclusive (UTC).")],
+    out: Annotated[Path, typer.Option(help="Folder for accountability.html and .json.")] = Path(
+        "out/accountability"
+    ),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Write the accountability report for a period: HTML (with charts) and JSON."""
+    begin = start.replace(tzinfo=dt.UTC)
+    finish = end.replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+    with local_services(data_dir) as (services, request), reported_errors():
+        report, page = report_cases.accountability_report(services, request, begin, finish)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accountability.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "accountability.html").write_text(page)
+    out_console.print(
+        f"{report['uses']['total']} uses, {report['refused']['total']} refused, review: "
+        f"{report['review']['confirmed']} confirmed / {report['review']['rejected']} rejected; "
+        f"written to {out}/accountability.html and .json"
+    )

@@ -27,6 +27,7 @@ app.add_typer(governance.policies_app, name="policies")
 app.add_typer(governance.consent_app, name="consent")
 app.add_typer(governance.review_app, name="review")
 app.add_typer(governance.retention_app, name="retention")
+app.add_typer(governance.report_app, name="report")
 app.command()(governance.erase)
 
 

@@ -3,26 +3,12 @@ and a plain statement of what the data can and cannot show."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers
 import matplotlib.pyplot as plt
 
-
-def _png(figure: Any) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return (
-        '<img alt="chart" src="data:image/png;base64,'
-        + base64.b64encode(buffer.getvalue()).decode()
-        + '">'
-    )
+from faceledger.charts import png_img as _png
 
 
 def _det_chart(report: dict[str, Any]) -> str:

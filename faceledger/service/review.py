@@ -120,13 +120,13 @@ def list_tasks(
         query = select(ReviewTaskRow).order_by(ReviewTaskRow.created_at).limit(limit)
         if status:
             query = query.where(ReviewTaskRow.status == status)
-        return [_task(session, row) for row in session.scalars(query)]
+        return [task_view(session, row) for row in session.scalars(query)]
 
 
 def show_task(services: Services, request: Request, task_id: str) -> ReviewTask:
     request.actor.require("review:read")
     with services.db.read() as session:
-        return _task(session, _require(session, task_id))
+        return task_view(session, _require(session, task_id))
 
 
 def decide(
@@ -196,7 +196,7 @@ def decide(
             ),
         )
         session.flush()
-        return _task(session, task)
+        return task_view(session, task)
 
 
 def _status(session: Session, task: ReviewTaskRow, face_id: str) -> str:
@@ -221,7 +221,7 @@ def _require(session: Session, task_id: str) -> ReviewTaskRow:
     return row
 
 
-def _task(session: Session, row: ReviewTaskRow) -> ReviewTask:
+def task_view(session: Session, row: ReviewTaskRow) -> ReviewTask:
     decisions = [
         ReviewDecision(d.face_id, d.reviewer_key_id, d.decision, d.reason, d.decided_at)
         for d in session.scalars(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from faceledger.governance.report import SEARCHES, USES
 from tests.api.conftest import Api, lfw_image, lfw_people, open_api
 
 CASE = {"purpose": "robbery investigation", "case": "C-2026-0417", "legal_basis": "warrant"}
@@ -253,3 +256,70 @@ def test_one_rejection_rejects_a_candidate(gov, lineup) -> None:
         headers=gov.reviewers[1],
     )
     assert no_reason.status_code == 400
+
+
+def test_accountability_report_matches_the_ledger(gov, lineup) -> None:
+    # Runs after the tests above have seeded the ledger: enrolments, searches under three
+    # policies, refusals, two review tasks decided one way and the other.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    events = ledger(gov)
+    response = gov.client.get(
+        "/v1/reports/accountability", params={"from": today, "to": today}, headers=gov.auditor
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+
+    uses = [e for e in events if e["operation"] in USES and e["outcome"] == "ok"]
+    assert report["uses"]["total"] == len(uses) > 0
+    for operation in ("IndexFaces", "SearchFacesByImage"):
+        expected = sum(1 for e in uses if e["operation"] == operation)
+        assert report["uses"]["by_operation"][operation] == expected
+    by_policy = {}
+    for e in uses:
+        name = e["parameters"].get("policy", "(not recorded)")
+        by_policy[name] = by_policy.get(name, 0) + 1
+    assert report["uses"]["by_policy"] == by_policy
+    assert report["uses"]["by_policy"]["investigative-lead"] >= 8
+    refused = [e for e in events if e["outcome"] == "refused"]
+    assert report["refused"]["total"] == len(refused)
+    assert report["refused"]["by_kind"]["policy"] == sum(
+        1
+        for e in refused
+        if "policy" in e["results"]["reason"] or "legal basis" in e["results"]["reason"]
+    )
+    searches = [e for e in uses if e["operation"] in SEARCHES]
+    assert report["results"]["searches"] == len(searches)
+    assert report["results"]["candidates_returned"] == sum(
+        len(e["results"]["matches"]) for e in searches
+    )
+    assert report["results"]["thresholds_raised_to_floor"] >= 1  # photo-library's 20 -> 80
+
+    review = report["review"]
+    tasks = [e["results"]["review_task_id"] for e in searches if e["results"].get("review_task_id")]
+    assert review["tasks"] == len(tasks) == 2
+    assert review["confirmed"] == 1 and review["rejected"] == 1 and review["confirmed_share"] == 0.5
+    assert review["hours_to_decision_median"] is not None
+    decided = [e for e in events if e["operation"] == "ReviewDecision"]
+    assert len(decided) == 4
+
+    names = [p["name"] for p in report["policies_in_force"]]
+    assert names[:3] == ["photo-library", "access-control", "investigative-lead"]
+    lead = report["policies_in_force"][2]
+    assert lead["floor"] == 99 and lead["reviewers_required"] == 2 and "case" in lead["requires"]
+    assert report["ledger"]["ok"] is True and report["ledger"]["events"] >= len(events)
+    assert [c["operation"] for c in report["policy_changes"]].count("PutPolicy") >= 2
+
+    page = gov.client.get(
+        "/v1/reports/accountability",
+        params={"from": today, "to": today, "format": "html"},
+        headers=gov.auditor,
+    )
+    assert page.status_code == 200 and page.text.count("data:image/png;base64") == 4
+    assert "Accountability report" in page.text and "never identifications" in page.text
+    assert (
+        gov.client.get(
+            "/v1/reports/accountability", params={"from": today, "to": today}, headers=gov.library
+        ).status_code
+        == 403
+    )
+    assert ledger(gov)[-1]["operation"] == "AccountabilityReport"

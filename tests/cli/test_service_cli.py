@@ -119,6 +119,64 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_governance_cli(data_dir, tmp_path) -> None:
+    """After the tests above: policies, a report, an erasure receipt and a retention run."""
+    policies = json.loads(run(data_dir, "policies", "list", "--json").stdout)
+    assert [p["name"] for p in policies] == [
+        "photo-library",
+        "access-control",
+        "investigative-lead",
+    ]
+    custom = tmp_path / "policy.json"
+    custom.write_text(json.dumps({**policies[0], "name": "club", "min_threshold": 90}))
+    assert run(data_dir, "policies", "set", custom).exit_code == 0
+    assert json.loads(run(data_dir, "policies", "show", "club").stdout)["min_threshold"] == 90
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert run(data_dir, "policies", "set", bad).exit_code == 3
+    key = json.loads(
+        run(
+            data_dir,
+            "keys",
+            "create",
+            "--role",
+            "operator",
+            "--name",
+            "kiosk",
+            "--policy",
+            "club",
+            "--json",
+        ).stdout
+    )
+    listed = {k["key_id"]: k for k in json.loads(run(data_dir, "keys", "list", "--json").stdout)}
+    assert listed[key["key_id"]]["policy"] == "club"
+    assert run(data_dir, "keys", "policy", key["key_id"], "nonexistent").exit_code == 1
+    assert run(data_dir, "review", "list", "--json").stdout.strip() == "[]"
+
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    out = tmp_path / "report"
+    reported = run(
+        data_dir, "report", "accountability", "--from", today, "--to", today, "--out", out
+    )
+    assert reported.exit_code == 0, reported.output
+    report = json.loads((out / "accountability.json").read_text())
+    assert report["uses"]["by_operation"]["IndexFaces"] >= 3 and report["ledger"]["ok"]
+    assert report["refused"]["by_kind"]["policy"] == 4  # the enrolments before consent
+    assert "data:image/png" in (out / "accountability.html").read_text()
+
+    receipt_file = tmp_path / "receipt.json"
+    erased = run(data_dir, "erase", "--external-image-id", "bush1", "--out", receipt_file)
+    assert erased.exit_code == 0, erased.output
+    receipt = json.loads(receipt_file.read_text())
+    assert receipt["receipt"]["removed"]["index_entries"] == 1 and receipt["signature"]
+
+    # Photo-library keeps faces 3 years after their last use.
+    kept = json.loads(run(data_dir, "retention", "run", "--now", "2027-01-01", "--json").stdout)
+    assert kept["deleted_faces"] == {}
+    due = json.loads(run(data_dir, "retention", "run", "--now", "2031-01-01", "--json").stdout)
+    assert sum(len(v) for v in due["deleted_faces"].values()) >= 2
+
+
 def test_serve_starts_with_embedded_defaults(tmp_path) -> None:
     port = free_port()
     server_dir = tmp_path / "var"  # created by the server

@@ -7,12 +7,13 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from faceledger.api.deps import ActorDep, ServicesDep
 from faceledger.api.schemas import PolicyIn
-from faceledger.service import consent, erasure, policy, retention, review
+from faceledger.service import consent, erasure, policy, reports, retention, review
 from faceledger.service.common import Request
 
 router = APIRouter()
@@ -137,6 +138,24 @@ async def run_retention(services: ServicesDep, actor: ActorDep) -> dict[str, Any
         "deleted_faces": run.deleted_faces,
         "deleted_review_tasks": run.deleted_review_tasks,
     }
+
+
+@router.get("/reports/accountability", tags=["reports"])
+async def accountability(
+    services: ServicesDep,
+    actor: ActorDep,
+    start: dt.date = Query(alias="from"),
+    end: dt.date = Query(alias="to", description="Inclusive."),
+    format: Literal["json", "html"] = "json",
+):
+    """Uses by policy, operation and purpose; results; review outcomes; thresholds; retention
+    and erasure; refusals; the ledger's verification; the latest accuracy and fairness audit."""
+    begin = dt.datetime.combine(start, dt.time(), dt.UTC)
+    finish = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+    report, page = await run_in_threadpool(
+        reports.accountability_report, services, Request(actor), begin, finish
+    )
+    return HTMLResponse(page) if format == "html" else report
 
 
 class DecisionIn(BaseModel):

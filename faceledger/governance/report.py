@@ -1,0 +1,275 @@
+"""The accountability report (RCW 43.386.020-style): what the system was used for in a period,
+under which rules, what came of it, and how accurate and fair it is measured to be.
+
+Every figure is computed from the ledger's events (and the review records they point to), so
+anyone holding the ledger export can recompute it. Pure functions: the service gathers inputs.
+"""
+
+from __future__ import annotations
+
+import html
+import statistics
+from collections import Counter
+from typing import Any
+
+from faceledger.charts import bar_chart
+
+USES = {
+    "IndexFaces",
+    "SearchFaces",
+    "SearchFacesByImage",
+    "SearchUsers",
+    "SearchUsersByImage",
+    "CompareFaces",
+    "DetectFaces",
+    "AssociateFaces",
+}
+SEARCHES = {"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
+# Refused attempts carry the snake_case name of the use case or the action/route they tried.
+POLICY_WORDS = ("policy ",)
+
+
+def build_report(
+    events: list[dict[str, Any]],
+    *,
+    period: tuple[str, str],
+    policies: list[dict[str, Any]],
+    reviews: list[dict[str, Any]],
+    verification: dict[str, Any],
+    audit: dict[str, Any] | None,
+    generated_at: str,
+) -> dict[str, Any]:
+    """``events``: ledger event bodies within the period. ``reviews``: review tasks created in
+    the period, each with its candidates and decisions (see service.review.ReviewTask)."""
+    uses = [e for e in events if e["operation"] in USES and e.get("outcome", "ok") == "ok"]
+    searches = [e for e in uses if e["operation"] in SEARCHES]
+    refused = [e for e in events if e.get("outcome") == "refused"]
+    returned = [len(e.get("results", {}).get("matches", [])) for e in searches]
+    return {
+        "period": {"from": period[0], "to": period[1]},
+        "generated_at": generated_at,
+        "uses": {
+            "total": len(uses),
+            "by_operation": _count(e["operation"] for e in uses),
+            "by_policy": _count(_policy(e) for e in uses),
+            "by_purpose": _count(e.get("purpose") or "(none stated)" for e in uses),
+            "by_legal_basis": _count(
+                e.get("parameters", {}).get("legal_basis") or "(not recorded)" for e in uses
+            ),
+        },
+        "results": {
+            "searches": len(searches),
+            "searches_with_candidates": sum(1 for n in returned if n),
+            "candidates_returned": sum(returned),
+            "thresholds_applied": _count(_threshold(e) for e in searches),
+            "thresholds_raised_to_floor": sum(
+                1
+                for e in searches
+                if (p := e.get("parameters", {})).get("threshold_requested") is not None
+                and p.get("threshold") is not None
+                and p["threshold_requested"] < p["threshold"]
+            ),
+        },
+        "review": _review_summary(reviews),
+        "policies_in_force": [
+            {
+                "name": p["name"],
+                "floor": p["min_threshold"],
+                "raise_to_floor": p["raise_to_floor"],
+                "max_results": p["max_results"],
+                "reviewers_required": p["reviewers_required"],
+                "legal_bases": p["legal_bases"],
+                "requires": [
+                    k
+                    for k, on in (
+                        ("purpose", p["require_purpose"]),
+                        ("case", p["require_case"]),
+                        ("legal basis", p["require_legal_basis"]),
+                        ("consent to enrol", p["consent_required_to_index"]),
+                    )
+                    if on
+                ],
+                "retention": p["retention"],
+            }
+            for p in policies
+        ],
+        "policy_changes": [
+            {
+                "seq": e["seq"],
+                "time": e["time"],
+                "operation": e["operation"],
+                "by": e["actor_key_id"],
+            }
+            for e in events
+            if e["operation"] in ("PutPolicy", "DeletePolicy", "BindKeyPolicy")
+        ],
+        "retention_and_erasure": {
+            "retention_runs": sum(1 for e in events if e["operation"] == "RetentionRun"),
+            "faces_deleted_by_retention": sum(
+                len(ids)
+                for e in events
+                if e["operation"] == "RetentionRun"
+                for ids in e.get("results", {}).get("deleted_faces", {}).values()
+            ),
+            "review_tasks_deleted_by_retention": sum(
+                len(e.get("results", {}).get("deleted_review_tasks", []))
+                for e in events
+                if e["operation"] == "RetentionRun"
+            ),
+            "erasures": sum(1 for e in events if e["operation"] == "EraseSubject"),
+            "faces_erased": sum(
+                e.get("results", {}).get("faces", 0)
+                for e in events
+                if e["operation"] == "EraseSubject"
+            ),
+        },
+        "refused": {
+            "total": len(refused),
+            "by_kind": _count(_refusal_kind(e) for e in refused),
+            "by_operation": _count(e["operation"] for e in refused),
+        },
+        "ledger": verification,
+        "accuracy_and_fairness": _audit_summary(audit),
+    }
+
+
+def _count(items: Any) -> dict[str, int]:
+    return dict(Counter(str(i) for i in items).most_common())
+
+
+def _threshold(event: dict[str, Any]) -> str:
+    parameters = event.get("parameters", {})
+    return str(parameters.get("threshold", parameters.get("user_match_threshold")))
+
+
+def _policy(event: dict[str, Any]) -> str:
+    return event.get("parameters", {}).get("policy") or "(not recorded)"
+
+
+def _refusal_kind(event: dict[str, Any]) -> str:
+    reason = str(event.get("results", {}).get("reason", ""))
+    if reason.startswith("policy ") or "policy '" in reason or "legal basis" in reason:
+        return "policy"
+    if "role" in reason:
+        return "role"
+    return "credentials"
+
+
+def _review_summary(reviews: list[dict[str, Any]]) -> dict[str, Any]:
+    candidates = [c for r in reviews for c in r["candidates"]]
+    statuses = Counter(c["status"] for c in candidates)
+    hours = []
+    for task in reviews:
+        created = task["created_at"]
+        for candidate in task["candidates"]:
+            if candidate["status"] == "unconfirmed":
+                continue
+            decided = [
+                d["decided_at"] for d in task["decisions"] if d["face_id"] == candidate["face_id"]
+            ]
+            if decided:
+                hours.append((max(decided) - created).total_seconds() / 3600)
+    total = len(candidates) or 1
+    return {
+        "tasks": len(reviews),
+        "open_tasks": sum(1 for r in reviews if r["status"] == "open"),
+        "candidates": len(candidates),
+        "confirmed": statuses.get("confirmed", 0),
+        "rejected": statuses.get("rejected", 0),
+        "awaiting": statuses.get("unconfirmed", 0),
+        "confirmed_share": round(statuses.get("confirmed", 0) / total, 4),
+        "rejected_share": round(statuses.get("rejected", 0) / total, 4),
+        "hours_to_decision_median": round(statistics.median(hours), 3) if hours else None,
+        "hours_to_decision_max": round(max(hours), 3) if hours else None,
+    }
+
+
+def _audit_summary(audit: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not audit:
+        return None
+
+    def rate(entry: dict[str, Any], metric: str, threshold: str) -> float | None:
+        value = entry.get(metric, {}).get(threshold, {})
+        return value.get("value") if isinstance(value, dict) else None
+
+    groups = audit.get("by_gender", []) + audit.get("by_race", [])
+    return {
+        "audit_created": audit.get("created"),
+        "lfw_accuracy": audit.get("verification", {}).get("accuracy_mean"),
+        "overall_fmr": {t: rate(audit["overall"], "fmr", t) for t in ("80", "95", "99")},
+        "overall_fnmr": {t: rate(audit["overall"], "fnmr", t) for t in ("80", "95", "99")},
+        "by_group_at_80": {
+            g["group"]: {"fmr": rate(g, "fmr", "80"), "fnmr": rate(g, "fnmr", "80")} for g in groups
+        },
+        "worst_group_thresholds": {
+            fmr: {"threshold": entry.get("threshold"), "set_by": entry.get("worst_group")}
+            for fmr, entry in audit.get("worst_group_calibration", {}).items()
+        },
+        "limits": audit.get("limits", []),
+    }
+
+
+def render_html(report: dict[str, Any]) -> str:
+    e = html.escape
+    uses, review, refused = report["uses"], report["review"], report["refused"]
+    charts = [
+        bar_chart("Uses by operation", uses["by_operation"]),
+        bar_chart("Uses by policy", uses["by_policy"]),
+        bar_chart(
+            "Review outcomes (candidates)",
+            {k: review[k] for k in ("confirmed", "rejected", "awaiting")},
+        ),
+        bar_chart("Refused requests", refused["by_kind"]),
+    ]
+
+    def table(rows: dict[str, Any]) -> str:
+        body = "".join(
+            f"<tr><td>{e(str(k))}</td><td>{e(str(v))}</td></tr>" for k, v in rows.items()
+        )
+        return f"<table>{body}</table>"
+
+    ledger, period = report["ledger"], report["period"]
+    accuracy = report["accuracy_and_fairness"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Accountability report</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td{padding:2px 8px}"
+        "table{border-collapse:collapse}tr:nth-child(odd){background:#f3f3f3}</style></head><body>",
+        f"<h1>Accountability report {e(period['from'])} to {e(period['to'])}</h1>",
+        f"<p>Generated {e(report['generated_at'])}. Every figure is computed from the ledger; "
+        "search results are candidates for human review, never identifications.</p>",
+        f"<h2>Uses: {uses['total']}</h2>",
+        table(uses["by_operation"]),
+        "<h3>By policy</h3>",
+        table(uses["by_policy"]),
+        "<h3>By purpose</h3>",
+        table(uses["by_purpose"]),
+        "<h3>By legal basis</h3>",
+        table(uses["by_legal_basis"]),
+        "<h2>Results returned</h2>",
+        table(report["results"]),
+        "<h2>Human review</h2>",
+        table(review),
+        "<h2>Policies in force</h2>",
+        "".join(f"<h3>{e(p['name'])}</h3>{table(p)}" for p in report["policies_in_force"]),
+        "<h2>Retention and erasure</h2>",
+        table(report["retention_and_erasure"]),
+        f"<h2>Refused requests: {refused['total']}</h2>",
+        table(refused["by_kind"]),
+        "<h2>Ledger</h2>",
+        f"<p>{'Verified' if ledger.get('ok') else 'FAILED verification'}: "
+        f"{ledger.get('events')} events, {ledger.get('signatures')} signatures"
+        + (
+            f"; first bad event {ledger.get('first_bad_seq')}: {e(str(ledger.get('reason')))}"
+            if not ledger.get("ok")
+            else ""
+        )
+        + "</p>",
+        "<h2>Accuracy and fairness (latest audit)</h2>",
+        table(accuracy)
+        if accuracy
+        else "<p>No audit has been published (faceledger audit run).</p>",
+        "<h2>Charts</h2>",
+        *charts,
+        "</body></html>",
+    ]
+    return "\n".join(parts)
