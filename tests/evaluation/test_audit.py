@@ -42,3 +42,16 @@ def test_quick_audit_writes_its_report(tmp_path, lfw_cache) -> None:
     assert (data_dir / "audit" / "latest-audit.json").is_file()
     calibration = json.loads((out / "fairness_calibration.json").read_text())
     assert calibration["subset"] is True
+    # The accountability report of that data directory carries the audit's headline figures.
+    day = report["created"][:10]
+    written = tmp_path / "accountability"
+    command = ["report", "accountability", "--from", day, "--to", day, "--out", str(written)]
+    made = CliRunner().invoke(app, [*command, "--data-dir", str(data_dir)])
+    assert made.exit_code == 0, made.output
+    summary = json.loads((written / "accountability.json").read_text())["accuracy_and_fairness"]
+    assert summary["lfw_accuracy"] == report["verification"]["accuracy_mean"]
+    assert summary["overall_fmr"]["80"] == report["overall"]["fmr"]["80"]["value"]
+    assert summary["by_group_at_80"]["M"]["fmr"] == genders["M"]["fmr"]["80"]["value"]
+    assert summary["worst_group_thresholds"]["0.001"]["threshold"] == (
+        report["worst_group_calibration"]["0.001"]["threshold"]
+    )
