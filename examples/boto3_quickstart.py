@@ -2,6 +2,9 @@
 
     faceledger keys create --role admin --name setup --aws           # collections
     faceledger keys create --role operator --name app --aws --purpose "photo library search"
+    faceledger collections create quickstart
+    faceledger consent record quickstart --collection --by "the people photographed" \
+        --document "consent/quickstart.pdf"    # the default policy, photo-library, needs it
     python examples/boto3_quickstart.py PORTRAIT.jpg OTHER_PHOTO.jpg
 
 Keys come from FACELEDGER_ADMIN_KEY_ID/SECRET and FACELEDGER_KEY_ID/SECRET, the server from

@@ -5,15 +5,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+from faceledger.service import collections, consent
 from tests.api.conftest import lfw_image
 from tests.conftest import require
+from tests.rekognition.conftest import LOCAL
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "boto3_quickstart.py"
 
 
 def test_quickstart_example_runs_against_the_server(server) -> None:
-    admin_id, admin_secret = server.aws_key("admin")
-    key_id, secret = server.aws_key("operator", purpose="quickstart example")
+    # As its docstring says: keys under the default policy, the collection, consent on record.
+    admin_id, admin_secret = server.aws_key("admin", policy=None)
+    key_id, secret = server.aws_key("operator", purpose="quickstart example", policy=None)
+    collections.create_collection(server.services, LOCAL, "quickstart")
+    consent.record_consent(
+        server.services,
+        LOCAL,
+        "quickstart",
+        subject_kind="collection",
+        subject=None,
+        consented_by="the people photographed",
+        document_reference="consent/quickstart.pdf",
+    )
     env = os.environ | {
         "FACELEDGER_ENDPOINT": server.url,
         "FACELEDGER_ADMIN_KEY_ID": admin_id,
