@@ -32,7 +32,7 @@ def get_actor(request: Request, services: ServicesDep) -> Actor:
     scheme, _, token = header.partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
     try:
-        return authenticate(services.db, token or None)
+        actor = authenticate(services.db, token or None)
     except AuthenticationError as error:
         # Refused attempts are on the ledger too, under the key id they claimed (never the
         # secret), as the Rekognition endpoint does.
@@ -44,6 +44,8 @@ def get_actor(request: Request, services: ServicesDep) -> Actor:
             error.message,
         )
         raise
+    request.state.actor = actor  # for the error handler, which records refusals
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from faceledger.errors import (
@@ -19,7 +20,9 @@ from faceledger.errors import (
     NoFaceDetected,
     NotFoundError,
     PermissionDeniedError,
+    PolicyViolation,
 )
+from faceledger.service.common import record_refusal
 
 log = logging.getLogger("faceledger.api")
 
@@ -49,9 +52,30 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+async def _record_refusal(request: Request, error: FaceledgerError) -> None:
+    """A known key refused by its role or a rule goes on the ledger (policy refusals are
+    recorded by the service, credential failures by get_actor)."""
+    actor = getattr(request.state, "actor", None)
+    if actor is None or not isinstance(error, PermissionDeniedError):
+        return
+    if isinstance(error, PolicyViolation):
+        return
+    kind = "role" if "role" in error.message else "rule"
+    await run_in_threadpool(
+        record_refusal,
+        request.app.state.services,
+        actor.key_id,
+        actor.role.value,
+        f"{request.method} {request.url.path}",
+        error.message,
+        kind,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(FaceledgerError)
-    async def _domain(_: Request, error: FaceledgerError) -> JSONResponse:
+    async def _domain(request: Request, error: FaceledgerError) -> JSONResponse:
+        await _record_refusal(request, error)
         status = status_for(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(error.code, error.message), status, headers=headers)

@@ -25,8 +25,6 @@ USES = {
     "AssociateFaces",
 }
 SEARCHES = {"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
-# Refused attempts carry the snake_case name of the use case or the action/route they tried.
-POLICY_WORDS = ("policy ",)
 
 
 def build_report(
@@ -147,7 +145,10 @@ def _policy(event: dict[str, Any]) -> str:
 
 
 def _refusal_kind(event: dict[str, Any]) -> str:
-    reason = str(event.get("results", {}).get("reason", ""))
+    results = event.get("results", {})
+    if results.get("kind"):
+        return str(results["kind"])
+    reason = str(results.get("reason", ""))  # events recorded before refusals had a kind
     if reason.startswith("policy ") or "policy '" in reason or "legal basis" in reason:
         return "policy"
     if "role" in reason:

@@ -57,14 +57,27 @@ class LoadedImage:
         return int(self.rgb.shape[0])
 
 
-def record_refusal(services: Services, key_id: str, role: str, operation: str, reason: str) -> None:
-    """Refused attempts (bad credentials, wrong role) go on the ledger too."""
+REFUSAL_KINDS = ("credentials", "role", "policy", "rule")
+
+
+def record_refusal(
+    services: Services,
+    key_id: str,
+    role: str,
+    operation: str,
+    reason: str,
+    kind: str = "credentials",
+) -> None:
+    """Refused attempts go on the ledger too. ``kind``: credentials (missing, unknown or badly
+    signed), role (not the role's to do), policy (the key's use policy), rule (another rule,
+    e.g. reviewing one's own search)."""
+    assert kind in REFUSAL_KINDS
     event = Event(
         operation=operation,
         actor_key_id=key_id or "anonymous",
         actor_role=role,
         outcome="refused",
-        results={"reason": reason},
+        results={"reason": reason, "kind": kind},
     )
     with services.write_lock, services.db.write() as session:
         services.ledger.append(session, event)

@@ -170,7 +170,8 @@ def require_consent(
         "`faceledger consent record`)"
         + ("" if external_image_id or user_id else "; or give the image an external image id")
     )
-    record_refusal(services, request.actor.key_id, request.actor.role.value, operation, message)
+    actor = request.actor
+    record_refusal(services, actor.key_id, actor.role.value, operation, message, "policy")
     raise PolicyViolation(message)
 
 

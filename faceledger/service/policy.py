@@ -56,7 +56,12 @@ def enforce(
         )
     except PolicyViolation as error:
         record_refusal(
-            services, request.actor.key_id, request.actor.role.value, operation, error.message
+            services,
+            request.actor.key_id,
+            request.actor.role.value,
+            operation,
+            error.message,
+            "policy",
         )
         raise
 

@@ -52,6 +52,7 @@ def test_quick_audit_writes_its_report(tmp_path, lfw_cache) -> None:
     assert summary["lfw_accuracy"] == report["verification"]["accuracy_mean"]
     assert summary["overall_fmr"]["80"] == report["overall"]["fmr"]["80"]["value"]
     assert summary["by_group_at_80"]["M"]["fmr"] == genders["M"]["fmr"]["80"]["value"]
-    assert summary["worst_group_thresholds"]["0.001"]["threshold"] == (
-        report["worst_group_calibration"]["0.001"]["threshold"]
+    assert (
+        summary["worst_group_thresholds"]["0.001"]["threshold"]
+        == (report["worst_group_calibration"]["0.001"]["threshold"])
     )

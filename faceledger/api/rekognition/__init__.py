@@ -136,6 +136,7 @@ async def rekognition(http: Request) -> Response:
             credential.actor.role.value,
             action,
             error.message,
+            "role" if "role" in error.message else "rule",
         )
         return aws_error("AccessDeniedException", error.message)
     except FaceledgerError as error:
