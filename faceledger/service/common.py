@@ -93,8 +93,7 @@ def read_image(services: Services, data: bytes) -> LoadedImage:
 
 
 def analyze(services: Services, image: LoadedImage) -> list[Face]:
-    with services.engine_lock:
-        return services.engine.analyze(image.rgb)
+    return services.engine.analyze(image.rgb)
 
 
 def require_collection(session: Session, collection_id: str) -> CollectionRow:

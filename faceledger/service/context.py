@@ -32,8 +32,6 @@ class Services:
     indexes: IndexSet
     ledger: Ledger
     secrets: SecretBox
-    # dlib's models are not safe to call from two threads at once.
-    engine_lock: threading.Lock = field(default_factory=threading.Lock)
     # Database write + index update happen together, so the index never holds a face the
     # database lost (or the reverse) when writers race.
     write_lock: threading.RLock = field(default_factory=threading.RLock)

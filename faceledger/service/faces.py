@@ -348,8 +348,7 @@ def detect_faces(services: Services, request: Request, image_bytes: bytes) -> De
     request.actor.require("faces:detect")
     decision = enforce(services, request, "detect_faces")
     image = read_image(services, image_bytes)
-    with services.engine_lock:
-        faces = services.engine.detect(image.rgb)
+    faces = services.engine.detect(image.rgb)
     with services.write_lock, services.db.write() as session:
         services.ledger.append(
             session,

@@ -181,3 +181,18 @@ def test_a_damaged_cached_graph_is_rebuilt(tmp_path) -> None:
     path.write_bytes(good[: len(good) // 3])
     open_session("cnn", tmp_path, threads=1)
     assert path.read_bytes() == good
+
+
+def test_the_engine_is_safe_to_share_between_threads() -> None:
+    # The service calls one engine from many request threads without a lock.
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = lfw_images(16)
+    engine = FaceEngine(cnn_fallback=True, threads=1)
+    serial = [engine.analyze(p) for p in paths]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(engine.analyze, paths))
+    for alone, together in zip(serial, parallel, strict=True):
+        assert [f.box for f in alone] == [f.box for f in together]
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_array_equal(a.embedding, b.embedding)
