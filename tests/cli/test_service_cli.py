@@ -88,6 +88,7 @@ def test_collections_index_search_and_ledger(data_dir, tmp_path) -> None:
 
 
 def test_users_cli(data_dir) -> None:
+    require(LFW)  # uses the faces the first test indexed
     faces = json.loads(
         runner.invoke(
             app, ["collections", "describe", "people", "--json", "--data-dir", str(data_dir)]
@@ -121,6 +122,7 @@ def free_port() -> int:
 
 def test_governance_cli(data_dir, tmp_path) -> None:
     """After the tests above: policies, a report, an erasure receipt and a retention run."""
+    require(LFW)
     policies = json.loads(run(data_dir, "policies", "list", "--json").stdout)
     assert [p["name"] for p in policies] == [
         "photo-library",
