@@ -483,7 +483,8 @@ def _record_search(
             task_id = review.open_task(
                 session, request, decision, operation, collection_id, image_sha, candidates
             )
-            ticket = ReviewTicket(task_id, decision.reviewers_required)
+            status = "unconfirmed" if candidates else "closed"  # nothing to review
+            ticket = ReviewTicket(task_id, decision.reviewers_required, status)
             results["review_task_id"] = task_id
         mark_used(session, [m.face.face_id for m in matches])
         services.ledger.append(

@@ -324,7 +324,8 @@ def search_users(
             task_id = review.open_task(
                 session, request, decision, operation, collection_id, image_sha, candidates
             )
-            ticket = ReviewTicket(task_id, decision.reviewers_required)
+            status = "unconfirmed" if candidates else "closed"  # nothing to review
+            ticket = ReviewTicket(task_id, decision.reviewers_required, status)
         mark_used(session, [best[m.user_id][1] for m in matches])
         services.ledger.append(
             session,

@@ -176,6 +176,10 @@ def test_investigative_lead_requires_case_basis_and_floor(gov, lineup) -> None:
         headers=gov.investigator,
     )
     assert compare.status_code == 403 and "does not allow compare_faces" in compare.text
+    stranger = next(p for p in lfw_people(12) if p not in people)
+    nobody = post_image(gov, url, lfw_image(stranger, 1), gov.investigator, threshold=99, **CASE)
+    assert nobody.status_code == 200 and nobody.json()["matches"] == []
+    assert nobody.json()["governance"]["review"]["status"] == "closed"  # nothing to review
 
 
 def test_two_person_review(gov, lineup) -> None:
@@ -299,7 +303,7 @@ def test_accountability_report_matches_the_ledger(gov, lineup) -> None:
 
     review = report["review"]
     tasks = [e["results"]["review_task_id"] for e in searches if e["results"].get("review_task_id")]
-    assert review["tasks"] == len(tasks) == 2
+    assert review["tasks"] == len(tasks) == 3 and review["open_tasks"] == 0  # one had no candidate
     assert review["confirmed"] == 1 and review["rejected"] == 1 and review["confirmed_share"] == 0.5
     assert review["hours_to_decision_median"] is not None
     decided = [e for e in events if e["operation"] == "ReviewDecision"]

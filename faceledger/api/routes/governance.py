@@ -28,7 +28,7 @@ async def list_policies(services: ServicesDep, actor: ActorDep) -> list[dict[str
 
 @router.get("/policies/{name}", tags=["policies"])
 async def get_policy(name: str, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
-    Request(actor).actor.require("collections:read")
+    actor.require("collections:read")
     return (await run_in_threadpool(policy.get_policy, services, name)).to_json()
 
 
