@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -202,7 +202,6 @@ def _legal_basis(policy: Policy, stated: Stated, prefix: str) -> LegalBasis:
     return basis
 
 
-BIOMETRIC_ALL = OPERATIONS
 DEFAULT_POLICIES: dict[str, Policy] = {
     p.name: p
     for p in (
@@ -210,7 +209,7 @@ DEFAULT_POLICIES: dict[str, Policy] = {
             name="photo-library",
             description="Organising one's own photos with the consent of the people in them: "
             "1:N search over the key's collections. Thresholds below 80 are raised to 80.",
-            operations=BIOMETRIC_ALL,
+            operations=OPERATIONS,
             min_threshold=80.0,
             raise_to_floor=True,
             max_results=100,
@@ -266,7 +265,3 @@ DEFAULT_POLICIES: dict[str, Policy] = {
         ),
     )
 }
-
-
-def renamed(policy: Policy, name: str) -> Policy:
-    return replace(policy, name=name)
