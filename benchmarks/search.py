@@ -21,7 +21,7 @@ import numpy as np
 from faceledger.config import Settings
 from faceledger.evaluation import lfw
 from faceledger.evaluation.embedder import Pipeline, embed_images
-from faceledger.service import collections, faces
+from faceledger.service import collections, consent, faces
 from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request, max_distance_for
 from faceledger.service.context import Services
@@ -92,6 +92,16 @@ def bench_service(real: np.ndarray, paths: list[Path], gallery: int, queries: in
         services = Services.open(Settings(data_dir=Path(tmp)))
         request = Request(Actor("bench", Role.LOCAL), purpose="benchmark")
         collections.create_collection(services, request, "bench")
+        # The default policy (photo-library) needs consent on record: the governed path.
+        consent.record_consent(
+            services,
+            request,
+            "bench",
+            subject_kind="collection",
+            subject=None,
+            consented_by="benchmark",
+            document_reference="none (LFW images)",
+        )
         images = [p.read_bytes() for p in paths[:100]]
         started = time.perf_counter()
         indexed = [
