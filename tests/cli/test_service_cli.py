@@ -166,6 +166,34 @@ def test_governance_cli(data_dir, tmp_path) -> None:
     assert report["refused"]["by_kind"]["policy"] == 4  # the enrolments before consent
     assert "data:image/png" in (out / "accountability.html").read_text()
 
+    # The one who searched cannot review the results, even with every permission (local).
+    bush = LFW / "images" / "George_W_Bush" / "George_W_Bush_0002.jpg"
+    lead = run(
+        data_dir,
+        "search",
+        "people",
+        bush,
+        "--json",
+        "--threshold",
+        "99",
+        "--policy",
+        "investigative-lead",
+        "--purpose",
+        "test",
+        "--case",
+        "T-1",
+        "--legal-basis",
+        "warrant",
+    )
+    assert lead.exit_code == 0, lead.output
+    found = json.loads(lead.stdout)
+    task = found["governance"]["review"]["task_id"]
+    face = found["matches"][0]["face"]["face_id"]
+    own = run(data_dir, "review", "decide", task, face, "confirm", "--reason", "it is him")
+    assert own.exit_code == 1 and "cannot review its results" in own.stderr
+    shown = json.loads(run(data_dir, "review", "show", task).stdout)
+    assert shown["candidates"][0]["status"] == "unconfirmed" and shown["case"] == "T-1"
+
     receipt_file = tmp_path / "receipt.json"
     erased = run(data_dir, "erase", "--external-image-id", "bush1", "--out", receipt_file)
     assert erased.exit_code == 0, erased.output
