@@ -198,17 +198,9 @@ def search_faces(
     max_faces: int = 100,
 ) -> SearchResult:
     """Faces of the collection like a stored face (the face itself left out)."""
-    request.actor.require("faces:search")
-    check_limit(max_faces, "max faces")
-    max_distance_for(threshold)
     requested = threshold
-    decision = enforce(
-        services,
-        request,
-        "search_faces",
-        collection_id=collection_id,
-        threshold=threshold,
-        max_results=max_faces,
+    decision = _search_allowed(
+        services, request, "search_faces", collection_id, threshold, max_faces
     )
     threshold, max_faces = decision.threshold or 0.0, decision.max_results or max_faces
     with services.db.read() as session:
@@ -248,19 +240,9 @@ def search_faces_by_image(
     max_faces: int = 100,
 ) -> SearchResult:
     """Faces of the collection like the largest face in the image."""
-    request.actor.require("faces:search")
-    check_limit(max_faces, "max faces")
-    max_distance_for(threshold)
     requested = threshold
-    with services.db.read() as session:
-        require_collection(session, collection_id)
-    decision = enforce(
-        services,
-        request,
-        "search_faces_by_image",
-        collection_id=collection_id,
-        threshold=threshold,
-        max_results=max_faces,
+    decision = _search_allowed(
+        services, request, "search_faces_by_image", collection_id, threshold, max_faces
     )
     threshold, max_faces = decision.threshold or 0.0, decision.max_results or max_faces
     image = read_image(services, image_bytes)
@@ -422,6 +404,30 @@ def _largest_face(services: Services, image: LoadedImage, where: str) -> Face:
     if not faces:
         raise NoFaceDetected(f"no face was found in {where}")
     return faces[0]
+
+
+def _search_allowed(
+    services: Services,
+    request: Request,
+    operation: str,
+    collection_id: str,
+    threshold: float,
+    max_faces: int,
+) -> Decision:
+    """Role, parameters, collection and use policy, checked before any image is read."""
+    request.actor.require("faces:search")
+    check_limit(max_faces, "max faces")
+    max_distance_for(threshold)
+    with services.db.read() as session:
+        require_collection(session, collection_id)
+    return enforce(
+        services,
+        request,
+        operation,
+        collection_id=collection_id,
+        threshold=threshold,
+        max_results=max_faces,
+    )
 
 
 def _search(
