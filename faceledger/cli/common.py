@@ -74,6 +74,11 @@ def reported_errors() -> Iterator[None]:
         yield
     except FaceledgerError as error:
         raise fail(error) from None
+    except FileNotFoundError as error:
+        raise fail(InputNotFoundError(f"no such file: {error.filename}")) from None
+    except OSError as error:  # unreadable: a folder, no permission, a device error
+        where = f"{error.filename}: " if error.filename else ""
+        raise fail(InvalidParameterError(f"{where}{error.strerror or error}")) from None
 
 
 @contextmanager

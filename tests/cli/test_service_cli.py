@@ -249,3 +249,12 @@ def test_serve_starts_with_embedded_defaults(tmp_path) -> None:
         server.send_signal(signal.SIGINT)
         output = server.communicate(timeout=30)[0]
     assert "admin API key was written" in output
+
+
+def test_unreadable_inputs_are_reported_not_raised(data_dir, tmp_path) -> None:
+    missing = run(data_dir, "search", "people", tmp_path / "absent.jpg")
+    assert missing.exit_code == 4 and "NOT_FOUND" in missing.stderr
+    folder = run(data_dir, "users", "search", "people", "--image", tmp_path)
+    assert folder.exit_code == 3 and "INVALID_PARAMETER" in folder.stderr
+    policy = run(data_dir, "policies", "set", tmp_path / "absent.json")
+    assert policy.exit_code == 3 and "readable" in policy.stderr
