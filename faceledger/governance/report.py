@@ -60,13 +60,7 @@ def build_report(
             "searches_with_candidates": sum(1 for n in returned if n),
             "candidates_returned": sum(returned),
             "thresholds_applied": _count(_threshold(e) for e in searches),
-            "thresholds_raised_to_floor": sum(
-                1
-                for e in searches
-                if (p := e.get("parameters", {})).get("threshold_requested") is not None
-                and p.get("threshold") is not None
-                and p["threshold_requested"] < p["threshold"]
-            ),
+            "thresholds_raised_to_floor": sum(1 for e in searches if _raised(e)),
         },
         "review": _review_summary(reviews),
         "policies_in_force": [
@@ -138,6 +132,12 @@ def _count(items: Any) -> dict[str, int]:
 def _threshold(event: dict[str, Any]) -> str:
     parameters = event.get("parameters", {})
     return str(parameters.get("threshold", parameters.get("user_match_threshold")))
+
+
+def _raised(event: dict[str, Any]) -> bool:
+    requested = event.get("parameters", {}).get("threshold_requested")
+    applied = _threshold(event)
+    return requested is not None and applied != "None" and requested < float(applied)
 
 
 def _policy(event: dict[str, Any]) -> str:
