@@ -138,6 +138,7 @@ class Decision:
     legal_basis: LegalBasis
     reviewers_required: int
     threshold_raised: bool = False
+    consent_required_to_enrol: bool = False
 
 
 def decide(
@@ -178,7 +179,15 @@ def decide(
             )
         effective, raised = policy.min_threshold, True
     capped = None if max_results is None else min(max_results, policy.max_results)
-    return Decision(policy.name, effective, capped, basis, policy.reviewers_required, raised)
+    return Decision(
+        policy.name,
+        effective,
+        capped,
+        basis,
+        policy.reviewers_required,
+        raised,
+        policy.consent_required_to_index,
+    )
 
 
 def _legal_basis(policy: Policy, stated: Stated, prefix: str) -> LegalBasis:

@@ -18,9 +18,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidParameterError, NotFoundError, PolicyViolation
+from faceledger.governance.policies import Decision
 from faceledger.service.common import Request, record_refusal, require_collection
 from faceledger.service.context import Services
-from faceledger.service.policy import policy_for
 from faceledger.store.schema import ConsentRow, FaceRow, utcnow
 
 SUBJECT_KINDS = ("user", "external_image", "collection")
@@ -146,16 +146,16 @@ def withdraw_consent(services: Services, request: Request, consent_id: str) -> C
 def require_consent(
     services: Services,
     request: Request,
+    decision: Decision,
     collection_id: str,
     *,
     external_image_id: str | None = None,
     user_id: str | None = None,
 ) -> str | None:
-    """The consent record covering an enrolment, when the caller's policy requires one: the
-    collection's, the external image id's or the user's. Returns its id (None when the policy
-    does not require consent); refuses, saying how to record consent, when there is none."""
-    policy = policy_for(services, request)
-    if not policy.consent_required_to_index:
+    """The consent record covering an enrolment, when the policy ``decision`` came from
+    requires one: the collection's, the external image id's or the user's. Returns its id (None
+    when no consent is required); refuses, saying how to record consent, when there is none."""
+    if not decision.consent_required_to_enrol:
         return None
     with services.db.read() as session:
         found = find_consent(session, collection_id, external_image_id, user_id)
@@ -163,7 +163,7 @@ def require_consent(
         return found
     operation = "index_faces" if user_id is None else "associate_faces"
     message = (
-        f"policy {policy.name!r} requires consent on record to enrol faces into "
+        f"policy {decision.policy!r} requires consent on record to enrol faces into "
         f"{collection_id!r}: record it for this "
         + ("external image id" if external_image_id else "user" if user_id else "image")
         + " or for the whole collection (POST /v1/collections/{id}/consents, or "

@@ -73,7 +73,9 @@ def index_faces(
     with services.db.read() as session:
         require_collection(session, collection_id)
     decision = enforce(services, request, "index_faces", collection_id=collection_id)
-    consent = require_consent(services, request, collection_id, external_image_id=external_image_id)
+    consent = require_consent(
+        services, request, decision, collection_id, external_image_id=external_image_id
+    )
     image = read_image(services, image_bytes)
     faces = analyze(services, image)
     keep, unindexed = _filter_faces(faces, level, max_faces)

@@ -4,6 +4,7 @@ case makes first, and the admin use cases that manage policies (each change on t
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from faceledger.errors import (
     AlreadyExistsError,
@@ -66,15 +67,17 @@ def enforce(
         raise
 
 
+def all_policies(session: Session) -> dict[str, Policy]:
+    """Every policy by name: the shipped defaults (or their stored replacements) first, then
+    admin-defined ones by name."""
+    stored = {r.name: Policy.from_json(r.definition) for r in session.scalars(select(PolicyRow))}
+    return {**DEFAULT_POLICIES, **dict(sorted(stored.items()))}
+
+
 def list_policies(services: Services, request: Request) -> list[Policy]:
     request.actor.require("collections:read")
     with services.db.read() as session:
-        stored = {
-            r.name: Policy.from_json(r.definition) for r in session.scalars(select(PolicyRow))
-        }
-    return [stored.get(n, p) for n, p in DEFAULT_POLICIES.items()] + [
-        p for n, p in sorted(stored.items()) if n not in DEFAULT_POLICIES
-    ]
+        return list(all_policies(session).values())
 
 
 def put_policy(

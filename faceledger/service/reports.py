@@ -19,7 +19,7 @@ from faceledger.service.context import Services
 from faceledger.service.ledger import verify_ledger
 from faceledger.service.policy import list_policies
 from faceledger.service.review import task_view
-from faceledger.store.schema import ReviewTaskRow, utcnow
+from faceledger.store.schema import ReviewTaskRow, as_utc, utcnow
 
 
 def accountability_report(
@@ -27,7 +27,7 @@ def accountability_report(
 ) -> tuple[dict[str, Any], str]:
     """The report for events in [start, end): its JSON and its HTML."""
     request.actor.require("reports:read")
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     if end <= start:
         raise InvalidParameterError("the period's end must be after its start")
     with services.db.read() as session:
@@ -69,13 +69,9 @@ def _latest_audit(services: Services) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _aware_task(task: dict[str, Any]) -> dict[str, Any]:
     # SQLite returns naive UTC datetimes; the report subtracts them.
-    task["created_at"] = _utc(task["created_at"])
+    task["created_at"] = as_utc(task["created_at"])
     for decision in task["decisions"]:
-        decision["decided_at"] = _utc(decision["decided_at"])
+        decision["decided_at"] = as_utc(decision["decided_at"])
     return task

@@ -17,18 +17,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidParameterError
-from faceledger.governance.policies import DEFAULT_POLICIES, Policy
 from faceledger.service.common import Request, require_collection
 from faceledger.service.context import Services
+from faceledger.service.policy import all_policies
 from faceledger.store.schema import (
     CollectionRow,
     FaceRow,
-    PolicyRow,
     ReviewCandidateRow,
     ReviewTaskRow,
+    as_utc,
     utcnow,
 )
 
@@ -78,7 +77,7 @@ def run_retention(
     run = RetentionRun(now)
     with services.write_lock:
         with services.db.write() as session:
-            policies = _policies(session)
+            policies = all_policies(session)
             windows = {
                 c.collection_id: c.retention_days for c in session.scalars(select(CollectionRow))
             }
@@ -95,14 +94,14 @@ def run_retention(
                 days = windows.get(collection_id)
                 if days is None and policy in policies:
                     days = policies[policy].retention.faces_after_last_use_days
-                if days is not None and _aware(used or created) + dt.timedelta(days=days) <= now:
+                if days is not None and as_utc(used or created) + dt.timedelta(days=days) <= now:
                     run.deleted_faces.setdefault(collection_id, []).append(face_id)
             due_faces = [f for ids in run.deleted_faces.values() for f in ids]
             for task in session.scalars(select(ReviewTaskRow)):
                 retention = policies[task.policy].retention if task.policy in policies else None
                 if retention is None:
                     continue
-                age = now - _aware(task.created_at)
+                age = now - as_utc(task.created_at)
                 search_days, review_days = (
                     retention.search_records_days,
                     retention.review_records_days,
@@ -138,13 +137,3 @@ def run_retention(
         for collection_id, ids in run.deleted_faces.items():
             services.indexes.get(collection_id).remove(ids)
     return run
-
-
-def _policies(session: Session) -> dict[str, Policy]:
-    stored = {r.name: Policy.from_json(r.definition) for r in session.scalars(select(PolicyRow))}
-    return {**DEFAULT_POLICIES, **stored}
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; everything here is stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -131,8 +131,8 @@ def associate_faces(
         raise InvalidParameterError(f"give between 1 and {MAX_FACES_PER_USER} face ids")
     max_distance_for(user_match_threshold)
     # Enrolment, not identification: the policy's similarity floor is for searches.
-    enforce(services, request, "associate_faces", collection_id=collection_id)
-    require_consent(services, request, collection_id, user_id=user_id)
+    decision = enforce(services, request, "associate_faces", collection_id=collection_id)
+    require_consent(services, request, decision, collection_id, user_id=user_id)
     associated: list[str] = []
     failed: list[FailedAssociation] = []
     with services.write_lock, services.db.write() as session:

@@ -28,6 +28,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 class Base(DeclarativeBase):
     pass
 
