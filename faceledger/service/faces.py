@@ -39,7 +39,6 @@ from faceledger.service.results import (
     IndexedFace,
     IndexResult,
     Page,
-    ReviewTicket,
     SearchResult,
     UnindexedFace,
 )
@@ -488,12 +487,10 @@ def _record_search(
                 (m.face.face_id, m.face.user_id, m.face.external_image_id, m.similarity)
                 for m in matches
             ]
-            task_id = review.open_task(
+            ticket = review.open_task(
                 session, request, decision, operation, collection_id, image_sha, candidates
             )
-            status = "unconfirmed" if candidates else "closed"  # nothing to review
-            ticket = ReviewTicket(task_id, decision.reviewers_required, status)
-            results["review_task_id"] = task_id
+            results["review_task_id"] = ticket.task_id
         mark_used(session, [m.face.face_id for m in matches])
         services.ledger.append(
             session,

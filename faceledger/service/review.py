@@ -21,6 +21,7 @@ from faceledger.errors import PermissionDeniedError as Forbidden
 from faceledger.governance.policies import Decision
 from faceledger.service.common import Request
 from faceledger.service.context import Services
+from faceledger.service.results import ReviewTicket
 from faceledger.store.schema import (
     ReviewCandidateRow,
     ReviewDecisionRow,
@@ -77,9 +78,9 @@ def open_task(
     collection_id: str,
     probe_sha256: str | None,
     candidates: list[tuple[str, str | None, str | None, float]],
-) -> str:
+) -> ReviewTicket:
     """Inside the search's own transaction: a task for ``candidates`` (face id, user id,
-    external image id, similarity). Returns the task id."""
+    external image id, similarity). With none it is closed at once: nothing to review."""
     task_id = str(uuid.uuid4())
     session.add(
         ReviewTaskRow(
@@ -107,7 +108,8 @@ def open_task(
         )
         for face_id, user_id, external_id, similarity in candidates
     )
-    return task_id
+    status = "unconfirmed" if candidates else "closed"
+    return ReviewTicket(task_id, decision.reviewers_required, status)
 
 
 def list_tasks(

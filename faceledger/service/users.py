@@ -31,7 +31,6 @@ from faceledger.service.results import (
     FailedAssociation,
     Governance,
     Page,
-    ReviewTicket,
     UserInfo,
     UserMatch,
     UserSearchResult,
@@ -321,11 +320,9 @@ def search_users(
     with services.write_lock, services.db.write() as session:
         if decision.reviewers_required:
             candidates = [(best[m.user_id][1], m.user_id, None, m.similarity) for m in matches]
-            task_id = review.open_task(
+            ticket = review.open_task(
                 session, request, decision, operation, collection_id, image_sha, candidates
             )
-            status = "unconfirmed" if candidates else "closed"  # nothing to review
-            ticket = ReviewTicket(task_id, decision.reviewers_required, status)
         mark_used(session, [best[m.user_id][1] for m in matches])
         services.ledger.append(
             session,
