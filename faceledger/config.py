@@ -6,6 +6,7 @@ Environment variables are the field names upper-cased with the ``FACELEDGER_`` p
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -84,6 +85,52 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted (base64 makes images a third larger).",
     )
+
+    aws_regions: str = Field(
+        default="us-east-1",
+        description="Comma-separated regions a SigV4 credential scope may name; others are "
+        "refused.",
+    )
+    engine_concurrency: int = Field(
+        default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)),
+        ge=1,
+        le=64,
+        description="Requests decoding and analysing images at once (default: the cores).",
+    )
+    engine_queue: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Requests that may wait for the engine; beyond it the answer is 503 with "
+        "Retry-After.",
+    )
+    refusal_rate: float = Field(
+        default=2.0,
+        gt=0,
+        description="Refused requests per second a client address may make (bursts of "
+        "refusal_burst); beyond it, 429 without checking credentials.",
+    )
+    refusal_burst: int = Field(
+        default=20, ge=1, description="Refused requests a client address may make in a burst."
+    )
+    ledger_witness_urls: str = Field(
+        default="",
+        description="Comma-separated URLs that each signed ledger checkpoint is POSTed to "
+        "(JSON), so copies of the heads exist beyond this machine.",
+    )
+
+    @property
+    def accepted_regions(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.aws_regions.split(",") if r.strip())
+
+    @property
+    def witness_urls(self) -> list[str]:
+        return [u.strip() for u in self.ledger_witness_urls.split(",") if u.strip()]
+
+    @property
+    def anchor_file(self) -> Path:
+        """Where signed ledger checkpoints are appended, outside the database."""
+        return self.data_dir / "ledger" / "heads.jsonl"
 
     @property
     def resolved_database_url(self) -> str:

@@ -100,3 +100,17 @@ class InvalidPaginationToken(InvalidParameterError):
 
 class RateLimited(FaceledgerError):
     code = "RATE_LIMITED"
+
+
+class ServiceBusy(FaceledgerError):
+    """Too much work in progress; the caller should retry after ``retry_after`` seconds."""
+
+    code = "SERVICE_BUSY"
+
+    def __init__(self, message: str, *, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RequestTooLarge(FaceledgerError):
+    code = "REQUEST_TOO_LARGE"

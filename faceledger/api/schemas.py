@@ -310,3 +310,14 @@ class VerificationOut(Out):
     unsigned_tail: int
     first_bad_seq: int | None
     reason: str | None
+    heads_checked: int = Field(
+        description="Heads held outside the database (the anchor file) found in the chain."
+    )
+
+
+class SignedHeadOut(Out):
+    seq: int
+    hash: str
+    time: str
+    signature: str = Field(description="Ed25519 over 'faceledger-ledger-head:<seq>:<hash>'.")
+    public_key_id: str

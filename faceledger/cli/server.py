@@ -12,6 +12,7 @@ from rich.table import Table
 
 from faceledger.cli.common import err_console, out_console, print_json, reported_errors
 from faceledger.cli.local import DataDirOpt, local_services, settings_for
+from faceledger.errors import NotFoundError
 from faceledger.governance.signing import public_key_pem
 from faceledger.service import keys as key_cases
 from faceledger.service import ledger as ledger_cases
@@ -136,18 +137,29 @@ def verify(
             help="Verify signatures against this PEM public key (kept apart from the server)."
         ),
     ] = None,
+    heads: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--heads",
+            help="A file of signed heads kept elsewhere (JSON, one a line, as 'ledger head' "
+            "prints); the chain must still hold each. Repeatable.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Recompute the hash chain and check the signatures; exits 1 naming the first bad event."""
+    """Recompute the hash chain, check every signature, and check the chain still holds the
+    heads in the anchor file and in --heads files; exits 1 naming the first bad event. Writes
+    nothing."""
     with local_services(data_dir) as (services, request), reported_errors():
-        result = ledger_cases.verify_ledger(services, request, public_key)
+        result = ledger_cases.verify_ledger(services, request, public_key, heads or ())
     if as_json:
         print_json(result)
     elif result.ok:
         out_console.print(
-            f"ledger OK: {result.events} events, {result.signatures} signatures, "
-            f"last signed event {result.last_signed_seq}"
+            f"ledger OK: {result.events} events, each signed; {result.signatures} "
+            f"checkpoints, the newest at event {result.last_signed_seq}; "
+            f"{result.heads_checked} heads held outside the database found in the chain"
         )
     else:
         err_console.print(
@@ -156,6 +168,28 @@ def verify(
         )
     if not result.ok:
         raise typer.Exit(1)
+
+
+@ledger_app.command("head")
+def head(
+    out: Annotated[
+        Path | None, typer.Option(help="Append the head to this file (a heads file).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print the newest signed head as one JSON object; keep it away from this machine and
+    check the ledger against it later with 'ledger verify --heads FILE'."""
+    with local_services(data_dir) as (services, request), reported_errors():
+        signed = ledger_cases.newest_head(services, request)
+        if signed is None:
+            raise NotFoundError("the ledger has no signed event yet")
+    line = signed.to_json() + "\n"
+    if out:
+        with reported_errors(), out.open("a") as handle:
+            handle.write(line)
+        err_console.print(f"appended head {signed.seq} to {out}")
+    else:
+        sys.stdout.write(line)
 
 
 @ledger_app.command("export")

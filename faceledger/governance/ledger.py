@@ -2,10 +2,17 @@
 
 Each event's hash is SHA-256 over the previous event's hash and the event's canonical JSON
 (sorted keys, no spaces, UTF-8), so editing, inserting or deleting an event breaks the chain
-from there on. Recomputing the whole chain is possible for whoever can write the database, so
-the chain head is also signed with the server's Ed25519 key every 100 events (in
-the same transaction) and at shutdown; rewriting the chain without the key breaks those
-signatures. Events hold no images and no descriptors: hashes, ids, parameters and scores.
+from there on. Whoever can write the database could recompute the whole chain, so the writer
+also signs each event's (seq, hash) with the server's Ed25519 key as it appends it: nothing can
+be added or rewritten without the key. Only the writer that has just extended the chain signs;
+verifying never writes.
+
+What a database writer *can* still do without the key is cut events off the end. That is caught
+by heads held elsewhere: every 100th event, and at least once a minute while events arrive, the
+head is a checkpoint, published after commit to an anchor file outside the database and to
+witnesses (:mod:`faceledger.governance.heads`); ``verify`` with those heads fails if the chain no
+longer holds them. A writing process also remembers the newest head it has seen and refuses to
+extend a chain that no longer contains it. Events hold no images and no descriptors.
 """
 
 from __future__ import annotations
@@ -13,21 +20,29 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from faceledger.errors import LedgerError
+from faceledger.governance.heads import AnchorFile, SignedHead, Witnesses, head_message
 from faceledger.governance.signing import Signer, key_id, signature_valid
-from faceledger.store.schema import LedgerEventRow, LedgerSignatureRow
+from faceledger.store.schema import LedgerEventRow, LedgerSignatureRow, as_utc
 
 GENESIS = "0" * 64
 # Part of the ledger's format, not a setting: verification must not depend on configuration an
-# attacker could change, so every ledger has a signed head at every multiple of this.
+# attacker could change, so every ledger has a checkpoint at every multiple of this.
 SIGN_EVERY = 100
+# A checkpoint at least this often while events arrive, however few they are.
+CHECKPOINT_SECONDS = 60.0
+
+__all__ = ["GENESIS", "SIGN_EVERY", "Event", "Ledger", "SignedHead", "Verification"]
 
 
 def canonical_json(value: Any) -> str:
@@ -38,8 +53,8 @@ def chain_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
-def head_message(seq: int, head_hash: str) -> bytes:
-    return f"faceledger-ledger-head:{seq}:{head_hash}".encode()
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -61,16 +76,37 @@ class Event:
 class Verification:
     ok: bool
     events: int
-    signatures: int
-    last_signed_seq: int
-    unsigned_tail: int
+    signatures: int  # checkpoints stored in the database
+    last_signed_seq: int  # the newest checkpoint
+    unsigned_tail: int  # events after the newest checkpoint (each is still signed itself)
     first_bad_seq: int | None = None
     reason: str | None = None
+    heads_checked: int = 0  # heads held outside the database that were checked
 
 
 class Ledger:
-    def __init__(self, signer: Signer) -> None:
+    def __init__(
+        self,
+        signer: Signer,
+        *,
+        anchor: AnchorFile | None = None,
+        witnesses: Witnesses | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
         self.signer = signer
+        self.anchor = anchor
+        self.witnesses = witnesses or Witnesses(())
+        self.clock = clock
+        self._seen: tuple[int, str] | None = None
+        self._seen_lock = threading.Lock()
+
+    def expect(self, head: SignedHead | None) -> None:
+        """Refuse to extend any chain that does not contain ``head`` (e.g. the anchor file's
+        newest head, at start)."""
+        if head is not None:
+            with self._seen_lock:
+                if self._seen is None or head.seq > self._seen[0]:
+                    self._seen = (head.seq, head.hash)
 
     def append(self, session: Session, event: Event) -> LedgerEventRow:
         """Add an event inside the caller's transaction (so it commits with the effect)."""
@@ -79,9 +115,13 @@ class Ledger:
             .order_by(LedgerEventRow.seq.desc())
             .limit(1)
         ).first()
+        self._check_not_rolled_back(session, last)
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        time = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        now = self.clock()
+        time = now.isoformat(timespec="microseconds")
         body = canonical_json({"seq": seq, "time": time, **_event_fields(event)})
+        head_hash = chain_hash(prev_hash, body)
+        signature = self.signer.sign(head_message(seq, head_hash))
         row = LedgerEventRow(
             seq=seq,
             time=time,
@@ -90,116 +130,214 @@ class Ledger:
             collection_id=event.collection_id,
             body=body,
             prev_hash=prev_hash,
-            hash=chain_hash(prev_hash, body),
+            hash=head_hash,
+            signature=signature,
         )
         session.add(row)
-        if seq % SIGN_EVERY == 0:
+        self._on_commit(session)["appended"] = (seq, head_hash)
+        if self._checkpoint_due(session, seq, now):
             session.flush()
-            self._sign(session, seq, row.hash)
+            session.add(
+                LedgerSignatureRow(
+                    seq=seq,
+                    head_hash=head_hash,
+                    signature=signature,
+                    public_key_id=self.signer.key_id,
+                    signed_at=now,
+                )
+            )
+            self._on_commit(session)["heads"].append(
+                SignedHead(seq, head_hash, time, signature, self.signer.key_id)
+            )
         return row
 
-    def sign_head(self, session: Session) -> int | None:
-        """Sign the newest event (at shutdown); returns its seq, None for an empty ledger."""
-        last = session.execute(
-            select(LedgerEventRow.seq, LedgerEventRow.hash)
+    def newest_head(self, session: Session) -> SignedHead | None:
+        """The newest event as a signed head (what an auditor keeps to check the chain later)."""
+        row = session.scalars(
+            select(LedgerEventRow)
+            .where(LedgerEventRow.signature.is_not(None))
             .order_by(LedgerEventRow.seq.desc())
             .limit(1)
         ).first()
-        if last is None:
+        if row is None or row.signature is None:
             return None
-        if session.get(LedgerSignatureRow, last[0]) is None:
-            self._sign(session, last[0], last[1])
-        return int(last[0])
+        return SignedHead(row.seq, row.hash, row.time, row.signature, self.signer.key_id)
 
-    def _sign(self, session: Session, seq: int, head_hash: str) -> None:
-        session.add(
-            LedgerSignatureRow(
-                seq=seq,
-                head_hash=head_hash,
-                signature=self.signer.sign(head_message(seq, head_hash)),
-                public_key_id=self.signer.key_id,
-            )
+    def close(self) -> None:
+        self.witnesses.flush()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_not_rolled_back(self, session: Session, last: Any) -> None:
+        with self._seen_lock:
+            seen = self._seen
+            if seen is not None:
+                seen_seq, seen_hash = seen
+                stored = (
+                    None
+                    if last is None or last[0] < seen_seq
+                    else last[1]
+                    if last[0] == seen_seq
+                    else session.scalar(
+                        select(LedgerEventRow.hash).where(LedgerEventRow.seq == seen_seq)
+                    )
+                )
+                if stored != seen_hash:
+                    raise LedgerError(
+                        f"the ledger no longer holds event {seen_seq} as it was seen "
+                        "(truncated or rewritten since); refusing to extend it. "
+                        "Run 'faceledger ledger verify'."
+                    )
+            if last is not None:
+                self._seen = (int(last[0]), str(last[1]))
+
+    def _checkpoint_due(self, session: Session, seq: int, now: dt.datetime) -> bool:
+        if seq % SIGN_EVERY == 0:
+            return True
+        newest = session.scalar(
+            select(LedgerSignatureRow.signed_at).order_by(LedgerSignatureRow.seq.desc()).limit(1)
         )
+        return newest is None or (now - as_utc(newest)).total_seconds() >= CHECKPOINT_SECONDS
+
+    def _on_commit(self, session: Session) -> dict[str, Any]:
+        """What this transaction leaves to do once it commits: remember the newest event this
+        process appended, and publish its checkpoints (a rolled-back head is never published)."""
+        pending = session.info.get("ledger")
+        if pending is None:
+            pending = session.info["ledger"] = {"appended": None, "heads": []}
+
+            def committed(done: Session) -> None:
+                state = done.info.pop("ledger", None)
+                if state is None:
+                    return
+                if state["appended"] is not None:
+                    with self._seen_lock:
+                        if self._seen is None or state["appended"][0] > self._seen[0]:
+                            self._seen = state["appended"]
+                if self.anchor is not None:
+                    self.anchor.append(state["heads"])
+                self.witnesses.publish(state["heads"])
+
+            sa_event.listen(session, "after_commit", committed, once=True)
+            sa_event.listen(
+                session, "after_rollback", lambda s: s.info.pop("ledger", None), once=True
+            )
+        return pending
 
 
-def verify(session: Session, public_key: Ed25519PublicKey) -> Verification:
-    """Recompute the chain and check the signatures; names the first bad event."""
-    expected_prev, count = GENESIS, 0
+def verify(
+    session: Session,
+    public_key: Ed25519PublicKey,
+    heads: Iterable[tuple[str, SignedHead]] = (),
+) -> Verification:
+    """Recompute the chain, check every signature, and check that the chain still holds each of
+    ``heads`` ((where, head) pairs, e.g. from an anchor file). Read-only; names the first bad
+    event. Reads the events once, keeping only the hashes the checks need."""
+    public_id = key_id(public_key)
+    checkpoints = {s.seq: s for s in session.scalars(select(LedgerSignatureRow))}
+    held = list(heads)
+    wanted = set(checkpoints) | {h.seq for _, h in held}
     hashes: dict[int, str] = {}
+    expected_prev, count, signed_seen = GENESIS, 0, False
 
-    def bad(at: int, reason: str) -> Verification:
-        return Verification(False, count, 0, 0, 0, at, reason)
+    def result(ok: bool, at: int | None = None, reason: str | None = None) -> Verification:
+        last = max(checkpoints, default=0)
+        return Verification(
+            ok, count, len(checkpoints), last, max(count - last, 0), at, reason, len(held)
+        )
 
     rows = session.scalars(select(LedgerEventRow).order_by(LedgerEventRow.seq))
     for seq, row in enumerate(rows, start=1):
-        if row.seq != seq:
-            return bad(seq, f"event {seq} is missing (next stored event is {row.seq})")
-        if row.prev_hash != expected_prev:
-            return bad(seq, "its previous-hash link does not match the event before it")
-        if chain_hash(row.prev_hash, row.body) != row.hash:
-            return bad(seq, "its content does not match its hash (edited)")
-        try:
-            body = json.loads(row.body)
-        except ValueError:
-            return bad(seq, "its body is not JSON")
-        copies = {
-            "seq": row.seq,
-            "time": row.time,
-            "operation": row.operation,
-            "actor_key_id": row.actor_key_id,
-            "collection_id": row.collection_id,
-        }
-        if any(body.get(k) != v for k, v in copies.items()):
-            return bad(seq, "its indexed columns disagree with its hashed body")
-        hashes[seq] = row.hash
+        problem = _event_problem(row, seq, expected_prev, public_key, signed_seen)
+        if problem:
+            return result(False, seq, problem)
+        signed_seen = signed_seen or row.signature is not None
+        if seq in wanted:
+            hashes[seq] = row.hash
         expected_prev = row.hash
         count += 1
 
-    signatures = {s.seq: s for s in session.scalars(select(LedgerSignatureRow))}
-    public_id = key_id(public_key)
-    for s_seq in sorted(signatures):
-        s = signatures[s_seq]
-        if s_seq not in hashes or hashes[s_seq] != s.head_hash:
-            return Verification(
-                False,
-                count,
-                len(signatures),
-                0,
-                0,
-                s_seq,
-                "a signed chain head does not match the stored chain (rewritten)",
-            )
+    for s_seq in sorted(checkpoints):
+        s = checkpoints[s_seq]
+        if hashes.get(s_seq) != s.head_hash:
+            return result(False, s_seq, "a signed chain head does not match the stored chain")
         if s.public_key_id != public_id or not signature_valid(
             public_key, head_message(s_seq, s.head_hash), s.signature
         ):
-            return Verification(
-                False,
-                count,
-                len(signatures),
-                0,
-                0,
-                s_seq,
-                "the signature over this chain head is not valid for the key",
+            return result(
+                False, s_seq, "the signature over this chain head is not valid for the key"
             )
     for required in range(SIGN_EVERY, count + 1, SIGN_EVERY):
-        if required not in signatures:
-            return Verification(
+        if required not in checkpoints:
+            return result(False, required, f"the checkpoint due at event {required} is missing")
+    for where, head in held:
+        if not signature_valid(public_key, head_message(head.seq, head.hash), head.signature):
+            return result(False, head.seq, f"the head at {where} is not signed by the ledger's key")
+        if head.seq > count:
+            return result(
                 False,
-                count,
-                len(signatures),
-                0,
-                0,
-                required,
-                f"the signature due at event {required} is missing",
+                head.seq,
+                f"the head at {where} names event {head.seq}, but the ledger ends at "
+                f"{count}: events were deleted from its end",
             )
-    last_signed = max(signatures, default=0)
-    return Verification(True, count, len(signatures), last_signed, count - last_signed)
+        if hashes.get(head.seq) != head.hash:
+            return result(
+                False,
+                head.seq,
+                f"the head at {where} does not match event {head.seq}: the chain was rewritten",
+            )
+    return result(True)
 
 
-def export_events(session: Session) -> Iterator[dict[str, Any]]:
-    """Every event with its chain fields, oldest first (for JSON Lines)."""
-    for row in session.scalars(select(LedgerEventRow).order_by(LedgerEventRow.seq)):
-        yield {"event": json.loads(row.body), "prev_hash": row.prev_hash, "hash": row.hash}
+def _event_problem(
+    row: LedgerEventRow,
+    seq: int,
+    expected_prev: str,
+    public_key: Ed25519PublicKey,
+    signed_seen: bool,
+) -> str | None:
+    if row.seq != seq:
+        return f"event {seq} is missing (next stored event is {row.seq})"
+    if row.prev_hash != expected_prev:
+        return "its previous-hash link does not match the event before it"
+    if chain_hash(row.prev_hash, row.body) != row.hash:
+        return "its content does not match its hash (edited)"
+    try:
+        body = json.loads(row.body)
+    except ValueError:
+        return "its body is not JSON"
+    copies = {
+        "seq": row.seq,
+        "time": row.time,
+        "operation": row.operation,
+        "actor_key_id": row.actor_key_id,
+        "collection_id": row.collection_id,
+    }
+    if not isinstance(body, dict) or any(body.get(k) != v for k, v in copies.items()):
+        return "its indexed columns disagree with its hashed body"
+    if row.signature is None:
+        # Ledgers written before events were signed one by one have an unsigned prefix; an
+        # unsigned event after a signed one was added by someone without the key.
+        return (
+            "it is not signed, though events before it are (added without the key)"
+            if (signed_seen)
+            else None
+        )
+    if not signature_valid(public_key, head_message(row.seq, row.hash), row.signature):
+        return "its signature is not valid for the key (added or rewritten without the key)"
+    return None
+
+
+def export_events(session: Session, after: int = 0, limit: int | None = None) -> Iterator[dict]:
+    """Events after ``after`` with their chain fields, oldest first (for JSON Lines)."""
+    query = select(LedgerEventRow).where(LedgerEventRow.seq > after).order_by(LedgerEventRow.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    for row in session.scalars(query):
+        item = {"event": json.loads(row.body), "prev_hash": row.prev_hash, "hash": row.hash}
+        if row.signature is not None:
+            item["signature"] = row.signature
+        yield item
 
 
 def _event_fields(event: Event) -> dict[str, Any]:

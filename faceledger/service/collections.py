@@ -42,7 +42,6 @@ def create_collection(services: Services, request: Request, collection_id: str) 
             session, request.event("CreateCollection", collection_id=collection_id)
         )
         info = CollectionInfo(collection_id, 0, 0, FACE_MODEL_VERSION, row.created_at)
-    services.indexes.get(collection_id)
     return info
 
 
@@ -76,23 +75,19 @@ def list_collections(
 def delete_collection(services: Services, request: Request, collection_id: str) -> int:
     """Delete a collection with all its faces and users; returns how many faces went."""
     request.actor.require("collections:manage")
-    with services.write_lock:
-        with services.db.write() as session:
-            require_collection(session, collection_id)
-            faces = session.execute(
-                delete(FaceRow).where(FaceRow.collection_id == collection_id)
-            ).rowcount
-            session.execute(delete(UserRow).where(UserRow.collection_id == collection_id))
-            session.execute(
-                delete(CollectionRow).where(CollectionRow.collection_id == collection_id)
-            )
-            services.ledger.append(
-                session,
-                request.event(
-                    "DeleteCollection",
-                    collection_id=collection_id,
-                    results={"deleted_faces": faces},
-                ),
-            )
-        services.indexes.drop(collection_id)
+    with services.write_lock, services.db.write() as session:
+        require_collection(session, collection_id)
+        faces = session.execute(
+            delete(FaceRow).where(FaceRow.collection_id == collection_id)
+        ).rowcount
+        session.execute(delete(UserRow).where(UserRow.collection_id == collection_id))
+        session.execute(delete(CollectionRow).where(CollectionRow.collection_id == collection_id))
+        services.ledger.append(
+            session,
+            request.event(
+                "DeleteCollection",
+                collection_id=collection_id,
+                results={"deleted_faces": faces},
+            ),
+        )
     return int(faces)

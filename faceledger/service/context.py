@@ -9,16 +9,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from sqlalchemy import select
-
 from faceledger.config import Settings
-from faceledger.governance.ledger import Ledger
+from faceledger.governance.heads import AnchorFile, Witnesses
+from faceledger.governance.ledger import Event, Ledger
 from faceledger.governance.secrets import SecretBox
 from faceledger.governance.signing import Signer
+from faceledger.service.gate import EngineGate
+from faceledger.service.refusals import RefusalLog
 from faceledger.store.database import Database
-from faceledger.store.index import IndexSet
-from faceledger.store.schema import FaceRow
+from faceledger.store.feed import FollowingIndexes
 from faceledger.vision import FaceEngine
 
 FACE_MODEL_VERSION = "dlib-resnet128-flip/1.0"
@@ -29,11 +28,13 @@ class Services:
     settings: Settings
     db: Database
     engine: FaceEngine
-    indexes: IndexSet
+    indexes: FollowingIndexes
     ledger: Ledger
     secrets: SecretBox
-    # Database write + index update happen together, so the index never holds a face the
-    # database lost (or the reverse) when writers race.
+    gate: EngineGate
+    refusals: RefusalLog = field(init=False)
+    # Serialises this process's writers before the database does (SQLite's BEGIN IMMEDIATE
+    # does it across processes), so threads queue here instead of on a busy timeout.
     write_lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -45,33 +46,35 @@ class Services:
         db.migrate()
         signer = Signer.load_or_create(data_dir / "keys" / "ledger-ed25519.pem")
         secrets = SecretBox.load_or_create(data_dir / "keys" / "secrets.key")
+        anchor = AnchorFile(settings.anchor_file)
+        ledger = Ledger(signer, anchor=anchor, witnesses=Witnesses(settings.witness_urls))
+        # A writer never extends a chain that lost a head already published outside it.
+        ledger.expect(anchor.last())
+        indexes = FollowingIndexes(db)
+        indexes.rebuild()
         services = cls(
             settings=settings,
             db=db,
             engine=engine or FaceEngine(cnn_fallback=settings.cnn_fallback),
-            indexes=IndexSet(),
-            ledger=Ledger(signer),
+            indexes=indexes,
+            ledger=ledger,
             secrets=secrets,
+            gate=EngineGate(settings.engine_concurrency, settings.engine_queue),
         )
-        services.rebuild_indexes()
         return services
 
-    def rebuild_indexes(self) -> None:
-        """Load every stored descriptor into the per-collection indexes."""
-        self.indexes = IndexSet()
-        with self.db.read() as session:
-            rows = session.execute(
-                select(FaceRow.collection_id, FaceRow.face_id, FaceRow.embedding).execution_options(
-                    yield_per=10_000
-                )
-            )
-            for collection_id, face_id, blob in rows:
-                self.indexes.get(collection_id).add(
-                    [(face_id, np.frombuffer(blob, dtype=np.float32))]
-                )
+    def __post_init__(self) -> None:
+        self.refusals = RefusalLog(self._append_events)
+
+    def _append_events(self, events: list[Event]) -> None:
+        with self.write_lock, self.db.write() as session:
+            for event in events:
+                self.ledger.append(session, event)
 
     def close(self) -> None:
-        """Sign the ledger head, then release the database."""
-        with self.write_lock, self.db.write() as session:
-            self.ledger.sign_head(session)
+        """Write aggregated refusals, deliver pending heads to witnesses, then release the
+        database. Nothing is signed here but those events: only a writer that has just extended
+        the chain signs."""
+        self.refusals.flush(everything=True)
+        self.ledger.close()
         self.db.close()

@@ -50,70 +50,65 @@ def erase_subject(
     assert subject is not None
     if not subject.strip():
         raise InvalidParameterError("the subject identifier is empty")
-    with services.write_lock:
-        with services.db.write() as session:
-            faces = select(FaceRow).where(
-                FaceRow.user_id == subject if user_id else FaceRow.external_image_id == subject
-            )
+    with services.write_lock, services.db.write() as session:
+        faces = select(FaceRow).where(
+            FaceRow.user_id == subject if user_id else FaceRow.external_image_id == subject
+        )
+        if collections:
+            faces = faces.where(FaceRow.collection_id.in_(collections))
+        rows = list(session.scalars(faces))
+        face_ids = [r.face_id for r in rows]
+        by_collection: dict[str, list[str]] = {}
+        for row in rows:
+            by_collection.setdefault(row.collection_id, []).append(row.face_id)
+        users = []
+        if user_id:
+            found = select(UserRow).where(UserRow.user_id == subject)
             if collections:
-                faces = faces.where(FaceRow.collection_id.in_(collections))
-            rows = list(session.scalars(faces))
-            face_ids = [r.face_id for r in rows]
-            by_collection: dict[str, list[str]] = {}
-            for row in rows:
-                by_collection.setdefault(row.collection_id, []).append(row.face_id)
-            users = []
-            if user_id:
-                found = select(UserRow).where(UserRow.user_id == subject)
-                if collections:
-                    found = found.where(UserRow.collection_id.in_(collections))
-                users = [(u.collection_id, u.user_id) for u in session.scalars(found)]
-            consents = select(ConsentRow.consent_id).where(
-                ConsentRow.subject_kind == subject_kind, ConsentRow.subject == subject
-            )
-            if collections:
-                consents = consents.where(ConsentRow.collection_id.in_(collections))
-            consent_ids = list(session.scalars(consents))
-            named = [ReviewCandidateRow.face_id.in_(face_ids)]
-            if user_id:
-                named.append(ReviewCandidateRow.user_id == subject)
-            candidates = list(session.scalars(select(ReviewCandidateRow.id).where(or_(*named))))
+                found = found.where(UserRow.collection_id.in_(collections))
+            users = [(u.collection_id, u.user_id) for u in session.scalars(found)]
+        consents = select(ConsentRow.consent_id).where(
+            ConsentRow.subject_kind == subject_kind, ConsentRow.subject == subject
+        )
+        if collections:
+            consents = consents.where(ConsentRow.collection_id.in_(collections))
+        consent_ids = list(session.scalars(consents))
+        named = [ReviewCandidateRow.face_id.in_(face_ids)]
+        if user_id:
+            named.append(ReviewCandidateRow.user_id == subject)
+        candidates = list(session.scalars(select(ReviewCandidateRow.id).where(or_(*named))))
+        session.execute(delete(ReviewDecisionRow).where(ReviewDecisionRow.face_id.in_(face_ids)))
+        session.execute(delete(ReviewCandidateRow).where(ReviewCandidateRow.id.in_(candidates)))
+        session.execute(delete(ConsentRow).where(ConsentRow.consent_id.in_(consent_ids)))
+        session.execute(delete(FaceRow).where(FaceRow.face_id.in_(face_ids)))
+        for collection_id, uid in users:
             session.execute(
-                delete(ReviewDecisionRow).where(ReviewDecisionRow.face_id.in_(face_ids))
-            )
-            session.execute(delete(ReviewCandidateRow).where(ReviewCandidateRow.id.in_(candidates)))
-            session.execute(delete(ConsentRow).where(ConsentRow.consent_id.in_(consent_ids)))
-            session.execute(delete(FaceRow).where(FaceRow.face_id.in_(face_ids)))
-            for collection_id, uid in users:
-                session.execute(
-                    delete(UserRow).where(
-                        UserRow.collection_id == collection_id, UserRow.user_id == uid
-                    )
+                delete(UserRow).where(
+                    UserRow.collection_id == collection_id, UserRow.user_id == uid
                 )
-            erasure_id = str(uuid.uuid4())
-            subject_sha256 = hashlib.sha256(f"{subject_kind}:{subject}".encode()).hexdigest()
-            event = services.ledger.append(
-                session,
-                request.event(
-                    "EraseSubject",
-                    parameters={
-                        "erasure_id": erasure_id,
-                        "subject_kind": subject_kind,
-                        "subject_sha256": subject_sha256,
-                        "collections": collections,
-                    },
-                    results={
-                        "faces": len(face_ids),
-                        "users": len(users),
-                        "consents": len(consent_ids),
-                        "review_candidates": len(candidates),
-                    },
-                ),
             )
-            session.flush()
-            seq, event_hash = event.seq, event.hash
-        for collection_id, removed in by_collection.items():
-            services.indexes.get(collection_id).remove(removed)
+        erasure_id = str(uuid.uuid4())
+        subject_sha256 = hashlib.sha256(f"{subject_kind}:{subject}".encode()).hexdigest()
+        event = services.ledger.append(
+            session,
+            request.event(
+                "EraseSubject",
+                parameters={
+                    "erasure_id": erasure_id,
+                    "subject_kind": subject_kind,
+                    "subject_sha256": subject_sha256,
+                    "collections": collections,
+                },
+                results={
+                    "faces": len(face_ids),
+                    "users": len(users),
+                    "consents": len(consent_ids),
+                    "review_candidates": len(candidates),
+                },
+            ),
+        )
+        session.flush()
+        seq, event_hash = event.seq, event.hash
     body = {
         "receipt_version": RECEIPT_VERSION,
         "erasure_id": erasure_id,

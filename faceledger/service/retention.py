@@ -22,6 +22,7 @@ from faceledger.errors import InvalidParameterError
 from faceledger.service.common import Request, require_collection
 from faceledger.service.context import Services
 from faceledger.service.policy import all_policies
+from faceledger.store.feed import prune_changes
 from faceledger.store.schema import (
     CollectionRow,
     FaceRow,
@@ -75,65 +76,62 @@ def run_retention(
     request.actor.require("retention:run")
     now = now or utcnow()
     run = RetentionRun(now)
-    with services.write_lock:
-        with services.db.write() as session:
-            policies = all_policies(session)
-            windows = {
-                c.collection_id: c.retention_days for c in session.scalars(select(CollectionRow))
-            }
-            faces = session.execute(
-                select(
-                    FaceRow.face_id,
-                    FaceRow.collection_id,
-                    FaceRow.policy,
-                    FaceRow.created_at,
-                    FaceRow.last_used_at,
-                )
+    with services.write_lock, services.db.write() as session:
+        policies = all_policies(session)
+        windows = {
+            c.collection_id: c.retention_days for c in session.scalars(select(CollectionRow))
+        }
+        faces = session.execute(
+            select(
+                FaceRow.face_id,
+                FaceRow.collection_id,
+                FaceRow.policy,
+                FaceRow.created_at,
+                FaceRow.last_used_at,
             )
-            for face_id, collection_id, policy, created, used in faces:
-                days = windows.get(collection_id)
-                if days is None and policy in policies:
-                    days = policies[policy].retention.faces_after_last_use_days
-                if days is not None and as_utc(used or created) + dt.timedelta(days=days) <= now:
-                    run.deleted_faces.setdefault(collection_id, []).append(face_id)
-            due_faces = [f for ids in run.deleted_faces.values() for f in ids]
-            for task in session.scalars(select(ReviewTaskRow)):
-                retention = policies[task.policy].retention if task.policy in policies else None
-                if retention is None:
-                    continue
-                age = now - as_utc(task.created_at)
-                search_days, review_days = (
-                    retention.search_records_days,
-                    retention.review_records_days,
-                )
-                expired = search_days is not None and age >= dt.timedelta(days=search_days)
-                closed_expired = (
-                    task.status == "closed"
-                    and review_days is not None
-                    and age >= dt.timedelta(days=review_days)
-                )
-                if expired or closed_expired:
-                    run.deleted_review_tasks.append(task.task_id)
-            session.execute(
-                delete(ReviewCandidateRow).where(ReviewCandidateRow.face_id.in_(due_faces))
+        )
+        for face_id, collection_id, policy, created, used in faces:
+            days = windows.get(collection_id)
+            if days is None and policy in policies:
+                days = policies[policy].retention.faces_after_last_use_days
+            if days is not None and as_utc(used or created) + dt.timedelta(days=days) <= now:
+                run.deleted_faces.setdefault(collection_id, []).append(face_id)
+        due_faces = [f for ids in run.deleted_faces.values() for f in ids]
+        for task in session.scalars(select(ReviewTaskRow)):
+            retention = policies[task.policy].retention if task.policy in policies else None
+            if retention is None:
+                continue
+            age = now - as_utc(task.created_at)
+            search_days, review_days = (
+                retention.search_records_days,
+                retention.review_records_days,
             )
-            session.execute(delete(FaceRow).where(FaceRow.face_id.in_(due_faces)))
-            session.execute(
-                delete(ReviewTaskRow).where(ReviewTaskRow.task_id.in_(run.deleted_review_tasks))
+            expired = search_days is not None and age >= dt.timedelta(days=search_days)
+            closed_expired = (
+                task.status == "closed"
+                and review_days is not None
+                and age >= dt.timedelta(days=review_days)
             )
-            if not (record_empty or due_faces or run.deleted_review_tasks):
-                return run
-            services.ledger.append(
-                session,
-                request.event(
-                    "RetentionRun",
-                    parameters={"now": now.isoformat()},
-                    results={
-                        "deleted_faces": run.deleted_faces,
-                        "deleted_review_tasks": run.deleted_review_tasks,
-                    },
-                ),
-            )
-        for collection_id, ids in run.deleted_faces.items():
-            services.indexes.get(collection_id).remove(ids)
+            if expired or closed_expired:
+                run.deleted_review_tasks.append(task.task_id)
+        session.execute(delete(ReviewCandidateRow).where(ReviewCandidateRow.face_id.in_(due_faces)))
+        session.execute(delete(FaceRow).where(FaceRow.face_id.in_(due_faces)))
+        session.execute(
+            delete(ReviewTaskRow).where(ReviewTaskRow.task_id.in_(run.deleted_review_tasks))
+        )
+        # Housekeeping, not a use: the index feed keeps its newest changes only.
+        prune_changes(session)
+        if not (record_empty or due_faces or run.deleted_review_tasks):
+            return run
+        services.ledger.append(
+            session,
+            request.event(
+                "RetentionRun",
+                parameters={"now": now.isoformat()},
+                results={
+                    "deleted_faces": run.deleted_faces,
+                    "deleted_review_tasks": run.deleted_review_tasks,
+                },
+            ),
+        )
     return run

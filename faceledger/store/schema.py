@@ -8,6 +8,7 @@ change both together.
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -195,9 +196,27 @@ class LedgerEventRow(Base):
     body: Mapped[str] = mapped_column(Text)  # canonical JSON of the event: what is hashed
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The writer's Ed25519 signature over (seq, hash); NULL only in ledgers from before 0004.
+    signature: Mapped[str | None] = mapped_column(String(128))
+
+
+class FaceChangeRow(Base):
+    """Every insert and delete of a face, in commit order, written by database triggers (so no
+    code path can forget it): each process's vector index catches up from here before it
+    answers, whichever process wrote the face."""
+
+    __tablename__ = "face_changes"
+    __table_args__: ClassVar[dict] = {"sqlite_autoincrement": True}
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(String(255))
+    face_id: Mapped[str] = mapped_column(String(36))
+    op: Mapped[str] = mapped_column(String(8))  # add | remove
 
 
 class LedgerSignatureRow(Base):
+    """Checkpoints: heads published outside the database (anchor file, witnesses)."""
+
     __tablename__ = "ledger_signatures"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

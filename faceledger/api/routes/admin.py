@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from faceledger.api.deps import ActorDep, ServicesDep
-from faceledger.api.schemas import IssuedKeyOut, KeyIn, KeyOut, KeyPolicyIn, VerificationOut
+from faceledger.api.schemas import (
+    IssuedKeyOut,
+    KeyIn,
+    KeyOut,
+    KeyPolicyIn,
+    SignedHeadOut,
+    VerificationOut,
+)
+from faceledger.errors import NotFoundError
 from faceledger.governance.signing import public_key_pem
 from faceledger.service import keys, ledger
 from faceledger.service.common import Request
@@ -69,6 +78,16 @@ async def verify_ledger(services: ServicesDep, actor: ActorDep):
     return await run_in_threadpool(ledger.verify_ledger, services, Request(actor))
 
 
+@router.get("/ledger/head", response_model=SignedHeadOut, tags=["ledger"])
+async def ledger_head(services: ServicesDep, actor: ActorDep):
+    """The newest event as a signed head. Keep copies elsewhere: `faceledger ledger verify
+    --heads FILE` later fails if the chain no longer holds them."""
+    head = await run_in_threadpool(ledger.newest_head, services, Request(actor))
+    if head is None:
+        raise NotFoundError("the ledger has no signed event yet")
+    return asdict(head)
+
+
 @router.get("/ledger/public-key", tags=["ledger"])
 async def ledger_public_key(services: ServicesDep, actor: ActorDep) -> dict[str, str]:
     """The key that signs the ledger's head and erasure receipts (publish it)."""
@@ -85,13 +104,7 @@ async def ledger_events(
     limit: int = Query(1000, ge=1, le=10_000),
 ) -> dict[str, Any]:
     def page() -> list[dict[str, Any]]:
-        out = []
-        for item in ledger.ledger_events(services, Request(actor)):
-            if item["event"]["seq"] > after:
-                out.append(item)
-                if len(out) == limit:
-                    break
-        return out
+        return list(ledger.ledger_events(services, Request(actor), after, limit))
 
     events = await run_in_threadpool(page)
     return {"events": events, "next_after": events[-1]["event"]["seq"] if events else None}

@@ -1,0 +1,108 @@
+"""Vector indexes that follow the database, not the process.
+
+Triggers write every insert and delete of a face to ``face_changes`` in the same transaction
+(:class:`~faceledger.store.schema.FaceChangeRow`). Before an index answers, it catches up to the
+newest change: one indexed ``max(seq)`` read when nothing changed, the new changes otherwise. So
+a face indexed by the CLI is found by a running server's very next search, and a face deleted by
+any process is never returned, whichever process holds the index.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from faceledger.store.database import Database
+from faceledger.store.index import ExactIndex, IndexSet
+from faceledger.store.schema import FaceChangeRow, FaceRow
+
+# Changes kept in the feed when it is pruned; a process further behind than this rebuilds.
+KEEP_CHANGES = 100_000
+
+
+class FollowingIndexes:
+    """Per-collection indexes kept in step with the database's face change feed."""
+
+    def __init__(self, db: Database, dimension: int = 128) -> None:
+        self.db = db
+        self.dimension = dimension
+        self._indexes = IndexSet(dimension)
+        self.applied = 0  # the newest change the indexes reflect
+        self.rebuilds = 0
+        self._lock = threading.Lock()
+
+    def current(self, collection_id: str) -> ExactIndex:
+        """The collection's index, caught up with every change committed so far."""
+        self.catch_up()
+        return self._indexes.get(collection_id)
+
+    def rebuild(self) -> None:
+        """Load every stored descriptor; one read transaction, so the faces and the change
+        sequence they reflect are the same snapshot."""
+        with self._lock, self.db.read() as session:
+            self._rebuild(session)
+
+    def catch_up(self) -> None:
+        with self._lock, self.db.read() as session:
+            newest = session.scalar(select(func.max(FaceChangeRow.seq))) or 0
+            if newest <= self.applied:
+                return
+            oldest = session.scalar(select(func.min(FaceChangeRow.seq))) or 0
+            if oldest > self.applied + 1:  # the changes we missed were pruned
+                self._rebuild(session)
+                return
+            changes = session.execute(
+                select(FaceChangeRow.collection_id, FaceChangeRow.face_id, FaceChangeRow.op)
+                .where(FaceChangeRow.seq > self.applied, FaceChangeRow.seq <= newest)
+                .order_by(FaceChangeRow.seq)
+            ).all()
+            last_op: dict[tuple[str, str], str] = {}
+            for collection_id, face_id, op in changes:
+                last_op[(collection_id, face_id)] = op
+            added = [face_id for (_, face_id), op in last_op.items() if op == "add"]
+            vectors = _embeddings(session, added)
+            for (collection_id, face_id), op in last_op.items():
+                index = self._indexes.get(collection_id)
+                vector = vectors.get(face_id)
+                if op == "add" and vector is not None:
+                    index.add([(face_id, vector)])
+                else:  # removed, or added and removed again within this batch
+                    index.remove([face_id])
+            self.applied = newest
+
+    def _rebuild(self, session: Session) -> None:
+        indexes = IndexSet(self.dimension)
+        newest = session.scalar(select(func.max(FaceChangeRow.seq))) or 0
+        rows = session.execute(
+            select(FaceRow.collection_id, FaceRow.face_id, FaceRow.embedding).execution_options(
+                yield_per=10_000
+            )
+        )
+        for collection_id, face_id, blob in rows:
+            indexes.get(collection_id).add([(face_id, np.frombuffer(blob, dtype=np.float32))])
+        self._indexes, self.applied = indexes, newest
+        self.rebuilds += 1
+
+
+def _embeddings(session: Session, face_ids: list[str]) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+    for start in range(0, len(face_ids), 500):  # SQLite's bound-parameter limit
+        chunk = face_ids[start : start + 500]
+        for face_id, blob in session.execute(
+            select(FaceRow.face_id, FaceRow.embedding).where(FaceRow.face_id.in_(chunk))
+        ):
+            found[face_id] = np.frombuffer(blob, dtype=np.float32)
+    return found
+
+
+def prune_changes(session: Session, keep: int = KEEP_CHANGES) -> int:
+    """Drop all but the newest ``keep`` changes (at least one stays: it tells every process how
+    far the feed has come); returns how many were dropped."""
+    newest = session.scalar(select(func.max(FaceChangeRow.seq))) or 0
+    result = session.execute(
+        delete(FaceChangeRow).where(FaceChangeRow.seq <= newest - max(keep, 1))
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,1 @@
+from tests.service.test_ledger import ledger_dir  # noqa: F401  (a fixture)
