@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint serve eval calibrate audit bench bench-search clean
+.PHONY: install test lint serve eval calibrate audit bench bench-search fuzz load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,20 @@ bench: install
 
 bench-search: install
 	$(BIN)/python benchmarks/search.py
+
+# Coverage-guided fuzzing of every reader of untrusted input (atheris), FUZZ_SECONDS long;
+# crashes are written to out/fuzz/ and fail the run. make test runs the same contracts briefly.
+FUZZ_SECONDS ?= 1800
+fuzz: install
+	$(BIN)/pip install --quiet "atheris>=2.3"
+	mkdir -p out/fuzz/corpus
+	$(BIN)/python fuzzing/seed_corpus.py out/fuzz/corpus
+	$(BIN)/python fuzzing/fuzz_inputs.py -max_total_time=$(FUZZ_SECONDS) -timeout=25 \
+		-rss_limit_mb=2048 -artifact_prefix=out/fuzz/ -print_final_stats=1 out/fuzz/corpus
+
+# Concurrent indexers and searchers against a real server on loopback (benchmarks/load.py).
+load: install
+	$(BIN)/python benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

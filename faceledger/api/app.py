@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from faceledger import __version__
 from faceledger.api import errors, rekognition
+from faceledger.api.guard import AddressThrottle, RequestGuard
 from faceledger.api.rekognition.ratelimit import RateLimiter
 from faceledger.api.routes import admin, collections, evaluation, faces, governance, users
 from faceledger.config import Settings, get_settings
+from faceledger.memory import limit_arenas
 from faceledger.service import retention
 from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request
@@ -43,23 +45,39 @@ async def _retention_loop(services: Services, hours: float) -> None:
         await asyncio.sleep(hours * 3600)
 
 
+async def _refusal_flush_loop(services: Services, seconds: float = 15.0) -> None:
+    """Write aggregated refusals once their minute is over, even when no new one arrives."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await run_in_threadpool(services.refusals.flush)
+        except Exception:  # keep the server up; the next round tries again
+            log.exception("writing aggregated refusals failed")
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The app. Given ``services``, it uses them and leaves closing them to the caller."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_arenas()  # the thread pool would otherwise keep every thread's freed memory
         owned = services is None
         app.state.services = services or Services.open(settings or get_settings())
         app.state.rate_limiter = RateLimiter(app.state.services.settings.aws_rate_limit)
+        app.state.refusal_throttle = AddressThrottle(
+            app.state.services.settings.refusal_rate, app.state.services.settings.refusal_burst
+        )
         key_file = ensure_admin_key(app.state.services)
         if key_file is not None:
             log.warning("first start: an admin API key was written to %s (mode 0600)", key_file)
         hours = app.state.services.settings.retention_interval_hours
-        task = asyncio.create_task(_retention_loop(app.state.services, hours)) if hours else None
+        tasks = [asyncio.create_task(_refusal_flush_loop(app.state.services))]
+        if hours:
+            tasks.append(asyncio.create_task(_retention_loop(app.state.services, hours)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
             if owned:
                 app.state.services.close()
@@ -73,6 +91,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         "matches are candidates for human review, never identifications.",
     )
     errors.install(app)
+    app.add_middleware(RequestGuard)
     v1 = APIRouter(prefix="/v1")
 
     @v1.get("/health", tags=["health"])

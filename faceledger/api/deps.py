@@ -3,8 +3,6 @@ images either as JSON with base64 or as a multipart upload."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Annotated, Any, TypeVar
 
@@ -12,7 +10,9 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from faceledger.errors import AuthenticationError, FaceledgerError, InvalidParameterError
+from faceledger.api.payload import decode_base64, parse_json_object
+from faceledger.api.permissions import permission_for
+from faceledger.errors import AuthenticationError, InvalidParameterError, PermissionDeniedError
 from faceledger.service.auth import Actor, authenticate
 from faceledger.service.common import record_refusal
 from faceledger.service.context import Services
@@ -35,24 +35,33 @@ def get_actor(request: Request, services: ServicesDep) -> Actor:
         actor = authenticate(services.db, token or None)
     except AuthenticationError as error:
         # Refused attempts are on the ledger too, under the key id they claimed (never the
-        # secret), as the Rekognition endpoint does.
-        record_refusal(
-            services,
-            token.partition(".")[0][:64],
-            "unknown",
-            f"{request.method} {request.url.path}",
-            error.message,
-        )
+        # secret), as the Rekognition endpoint does; and they cost the address a token.
+        refused(request, token.partition(".")[0], "unknown", error.message, "credentials")
         raise
     request.state.actor = actor  # for the error handler, which records refusals
+    needed = permission_for(request.method, request.url.path)
+    if needed is None:
+        raise PermissionDeniedError("this route has no permission assigned; refused by default")
+    actor.require(needed)  # before the body is read
     return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-class RequestTooLarge(FaceledgerError):
-    code = "REQUEST_TOO_LARGE"
+def refused(request: Request, key_id: str, role: str, reason: str, kind: str) -> None:
+    """Record a refusal (bounded, aggregated) and charge the client address's throttle."""
+    address = request.client.host if request.client else "unknown"
+    request.app.state.refusal_throttle.charge(address)
+    record_refusal(
+        request.app.state.services,
+        key_id,
+        role,
+        f"{request.method} {request.url.path}",
+        reason,
+        kind,
+        address,
+    )
 
 
 async def read_body(
@@ -67,12 +76,8 @@ async def read_body(
     JSON: image fields hold base64 strings. multipart/form-data: image fields are file parts
     and the other fields plain form fields (JSON-encoded lists are accepted for list fields).
     """
+    # The request guard has bounded the body already (Content-Length and while reading).
     limit = request.app.state.services.settings.max_request_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(
-            f"the request is {int(declared) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
-        )
     content_type = request.headers.get("content-type", "")
     images: dict[str, bytes] = {}
     if content_type.startswith("multipart/form-data"):
@@ -84,15 +89,7 @@ async def read_body(
             else:
                 data[key] = _maybe_json(value)
     else:
-        raw = await request.body()
-        if len(raw) > limit:
-            raise RequestTooLarge(f"the request is larger than {limit / 1e6:.1f} MB")
-        try:
-            data = json.loads(raw) if raw else {}
-        except ValueError:
-            raise InvalidParameterError("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InvalidParameterError("the body must be a JSON object")
+        data = parse_json_object(await request.body())
         for key in image_fields:
             if key in data:
                 images[key] = _decode_base64(key, data.pop(key))
@@ -105,16 +102,17 @@ async def read_body(
     try:
         return model.model_validate(data), images
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidParameterError(f"{where}: {first['msg']}") from None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidParameterError(problems) from None
 
 
 def _maybe_json(value: str) -> Any:
     if value[:1] in "[{":
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return value
     return value
 
@@ -122,9 +120,4 @@ def _maybe_json(value: str) -> Any:
 def _decode_base64(key: str, value: Any) -> bytes:
     if isinstance(value, dict):  # Rekognition style: {"bytes": "..."}
         value = value.get("bytes", value.get("Bytes"))
-    if not isinstance(value, str):
-        raise InvalidParameterError(f"{key}: expected a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidParameterError(f"{key}: not valid base64") from None
+    return decode_base64(value, key)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from faceledger.api.deps import refused
 from faceledger.errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -17,12 +18,14 @@ from faceledger.errors import (
     FaceledgerError,
     InvalidImageError,
     InvalidParameterError,
+    LedgerError,
     NoFaceDetected,
     NotFoundError,
     PermissionDeniedError,
     PolicyViolation,
+    RateLimited,
+    ServiceBusy,
 )
-from faceledger.service.common import record_refusal
 
 log = logging.getLogger("faceledger.api")
 
@@ -35,6 +38,9 @@ STATUS: list[tuple[type[FaceledgerError], int]] = [
     (InvalidParameterError, 400),
     (NoFaceDetected, 400),
     (DatasetError, 404),
+    (ServiceBusy, 503),
+    (RateLimited, 429),
+    (LedgerError, 503),
 ]
 TOO_LARGE_CODES = {"TOO_LARGE", "TOO_MANY_PIXELS", "REQUEST_TOO_LARGE"}
 
@@ -54,22 +60,17 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 
 async def _record_refusal(request: Request, error: FaceledgerError) -> None:
     """A known key refused by its role or a rule goes on the ledger (policy refusals are
-    recorded by the service, credential failures by get_actor)."""
+    recorded by the service, credential failures by get_actor); every refusal costs the client
+    address a token of its refusal budget."""
     actor = getattr(request.state, "actor", None)
     if actor is None or not isinstance(error, PermissionDeniedError):
         return
     if isinstance(error, PolicyViolation):
+        address = request.client.host if request.client else "unknown"
+        request.app.state.refusal_throttle.charge(address)
         return
     kind = "role" if "role" in error.message else "rule"
-    await run_in_threadpool(
-        record_refusal,
-        request.app.state.services,
-        actor.key_id,
-        actor.role.value,
-        f"{request.method} {request.url.path}",
-        error.message,
-        kind,
-    )
+    await run_in_threadpool(refused, request, actor.key_id, actor.role.value, error.message, kind)
 
 
 def install(app: FastAPI) -> None:
@@ -78,6 +79,8 @@ def install(app: FastAPI) -> None:
         await _record_refusal(request, error)
         status = status_for(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(error, ServiceBusy):
+            headers = {"Retry-After": str(error.retry_after)}
         return JSONResponse(error_body(error.code, error.message), status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from faceledger.cli.common import (
     err_console,
+    exit_code_for,
     out_console,
     print_json,
     progress_bar,
@@ -114,9 +115,12 @@ def index(
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Index the faces of images; the external image id is the file name without suffix."""
+    """Index the faces of images; the external image id is the file name without suffix. One
+    bad file does not stop the others; the exit code says the worst thing that happened (3 when
+    an image was refused or gave no face to index)."""
     files = image_files(paths)
     indexed, skipped, failed = 0, Counter[str](), Counter[str]()
+    worst = 0
     with local_services(data_dir, purpose, policy=policy, case=case, legal_basis=legal_basis) as (
         services,
         request,
@@ -138,14 +142,18 @@ def index(
                     )
                 except FaceledgerError as error:
                     failed[error.code] += 1
+                    worst = max(worst, exit_code_for(error))
                     err_console.print(
                         f"skipped {file}: {error.code}: {error.message}", highlight=False
                     )
                 except OSError as error:
                     failed["UNREADABLE"] += 1
+                    worst = max(worst, 3)
                     err_console.print(f"skipped {file}: {error}", highlight=False)
                 else:
                     indexed += len(result.indexed)
+                    if not result.indexed:
+                        worst = max(worst, 3)  # no face, or none good enough to index
                     if not result.indexed and not result.unindexed:
                         skipped["NO_FACE_DETECTED"] += 1
                     for face in result.unindexed:
@@ -165,6 +173,8 @@ def index(
             out_console.print(f"  not indexed, {reason}: {count}")
         for code, count in sorted(failed.items()):
             out_console.print(f"  images refused, {code}: {count}")
+    if worst:
+        raise typer.Exit(worst)
 
 
 def search(

@@ -116,9 +116,10 @@ def build_report(
             ),
         },
         "refused": {
-            "total": len(refused),
-            "by_kind": _count(_refusal_kind(e) for e in refused),
-            "by_operation": _count(e["operation"] for e in refused),
+            # Repeated refusals are aggregated into one event with their count.
+            "total": sum(_times(e) for e in refused),
+            "by_kind": _weighted((_refusal_kind(e), _times(e)) for e in refused),
+            "by_operation": _weighted((e["operation"], _times(e)) for e in refused),
         },
         "ledger": verification,
         "accuracy_and_fairness": _audit_summary(audit),
@@ -127,6 +128,18 @@ def build_report(
 
 def _count(items: Any) -> dict[str, int]:
     return dict(Counter(str(i) for i in items).most_common())
+
+
+def _weighted(pairs: Any) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for key, n in pairs:
+        counts[str(key)] += n
+    return dict(counts.most_common())
+
+
+def _times(event: dict[str, Any]) -> int:
+    count = event.get("results", {}).get("count", 1)
+    return count if isinstance(count, int) and count > 0 else 1
 
 
 def _threshold(event: dict[str, Any]) -> str:

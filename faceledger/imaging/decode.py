@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faceledger.errors import InputNotFoundError, InvalidImageError
+from faceledger.imaging.jpeg import read_layout
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
 
@@ -58,6 +59,17 @@ def load_image(source: str | Path | bytes, limits: ImageLimits | None = None) ->
     return decode_image(path.read_bytes(), limits)
 
 
+def peek_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as the header claims, without decoding; None if unreadable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return None
+
+
 def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
     """Decode image bytes to RGB ``uint8`` (height, width, 3), EXIF orientation applied.
 
@@ -72,6 +84,8 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
     if len(data) > limits.max_bytes:
         raise _too_large(len(data), limits)
     image = _open_checked(data, limits)
+    if image.format in {"JPEG", "MPO"}:
+        _check_jpeg_data(data)
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -82,11 +96,58 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
     return _to_rgb_array(image)
 
 
+def format_bytes(size: int) -> str:
+    """Sizes in binary units, as the README states its limits ("15 MiB")."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
 def _too_large(size: int, limits: ImageLimits) -> InvalidImageError:
     return InvalidImageError(
         "TOO_LARGE",
-        f"the image is {size / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB",
+        f"the image is {format_bytes(size)}; the limit is {format_bytes(limits.max_bytes)}",
     )
+
+
+# Leading bytes of the accepted formats: a file that starts like one but that Pillow cannot
+# open is a damaged image of that format, not an unknown format.
+SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def _sniff(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in SIGNATURES if data.startswith(magic)), None)
+
+
+def _check_jpeg_data(data: bytes) -> None:
+    layout = read_layout(data)
+    if layout is None:
+        return  # the decoder reports what is wrong with it
+    if layout.arithmetic:
+        raise InvalidImageError(
+            "UNSUPPORTED_FORMAT",
+            "arithmetic-coded JPEG is not accepted (its size cannot be checked before "
+            "decoding); send a baseline or progressive JPEG",
+        )
+    if not layout.holds_claimed_size:
+        raise InvalidImageError(
+            "TRUNCATED",
+            f"the JPEG claims {layout.width}x{layout.height} pixels but holds "
+            f"{layout.entropy_bytes} bytes of image data, too few for that size "
+            f"(at least {layout.minimum_bytes} are needed): truncated, or its header lies",
+        )
 
 
 def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
@@ -103,6 +164,11 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
             f"{limits.max_pixels / 1e6:.1f} megapixels",
         ) from None
     except UnidentifiedImageError:
+        kind = _sniff(data)
+        if kind is not None:
+            raise InvalidImageError(
+                "TRUNCATED", f"the data starts as a {kind} image but is corrupt or truncated"
+            ) from None
         raise InvalidImageError(
             "UNSUPPORTED_FORMAT",
             "not a recognised image; send JPEG, PNG, WebP, BMP, TIFF or GIF",
@@ -148,7 +214,11 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    # One copy out of Pillow, not three: a 40-megapixel image is 120 MB as RGB.
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    array = np.asarray(rgb, dtype=np.uint8)
+    rgb.close()
+    return np.ascontiguousarray(array)
 
 
 def _high_depth_to_uint8(values: np.ndarray, *, sixteen_bit: bool) -> np.ndarray:

@@ -201,6 +201,13 @@ def authenticate(db: Database, token: str | None) -> Actor:
         or not hmac.compare_digest(row.secret_sha256, _digest(secret))
     ):
         raise AuthenticationError("the API key is not valid")
+    if row.aws_secret_encrypted is not None:
+        # One credential, one use: an AWS secret signs Rekognition requests (with their rate
+        # limit, purpose and case); it is never a bearer token.
+        raise AuthenticationError(
+            "that is an AWS access key: it signs requests to the Rekognition endpoint and is "
+            "not a bearer token; use a bearer API key here"
+        )
     return Actor(row.key_id, Role(row.role), row.name, row.policy)
 
 

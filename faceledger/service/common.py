@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidPaginationToken, InvalidParameterError, NotFoundError
 from faceledger.governance.ledger import Event
-from faceledger.imaging import ImageLimits, decode_image, sha256_hex
+from faceledger.imaging import ImageLimits, decode_image, peek_size, sha256_hex
 from faceledger.service.auth import Actor
 from faceledger.service.context import Services
+from faceledger.service.refusals import Refusal
 from faceledger.service.results import FaceRecord
 from faceledger.store.schema import CollectionRow, FaceRow
 from faceledger.vision import Box, Face
@@ -57,9 +58,6 @@ class LoadedImage:
         return int(self.rgb.shape[0])
 
 
-REFUSAL_KINDS = ("credentials", "role", "policy", "rule")
-
-
 def record_refusal(
     services: Services,
     key_id: str,
@@ -67,23 +65,24 @@ def record_refusal(
     operation: str,
     reason: str,
     kind: str = "credentials",
+    address: str | None = None,
 ) -> None:
-    """Refused attempts go on the ledger too. ``kind``: credentials (missing, unknown or badly
+    """Refused attempts go on the ledger too, bounded and aggregated
+    (:mod:`faceledger.service.refusals`). ``kind``: credentials (missing, unknown or badly
     signed), role (not the role's to do), policy (the key's use policy), rule (another rule,
-    e.g. reviewing one's own search)."""
-    assert kind in REFUSAL_KINDS
-    event = Event(
-        operation=operation,
-        actor_key_id=key_id or "anonymous",
-        actor_role=role,
-        outcome="refused",
-        results={"reason": reason, "kind": kind},
-    )
-    with services.write_lock, services.db.write() as session:
-        services.ledger.append(session, event)
+    e.g. reviewing one's own search), throttled (too many refusals from one address)."""
+    services.refusals.record(Refusal(key_id, role, operation, reason, kind, address))
+
+
+# Images above this many pixels (as their header claims) are decoded one at a time.
+HEAVY_PIXELS = 12_000_000
 
 
 def read_image(services: Services, data: bytes) -> LoadedImage:
+    """Decode a request's image; call within ``services.gate.slot()``."""
+    size = peek_size(data)
+    if size is not None and size[0] * size[1] > HEAVY_PIXELS:
+        services.gate.heavy()
     limits = ImageLimits(
         services.settings.max_image_bytes,
         services.settings.max_image_pixels,
@@ -136,14 +135,24 @@ def check_limit(value: int, name: str, upper: int = MAX_PAGE) -> int:
     return value
 
 
+TOKEN_PREFIX = "flt1."  # a token's version, so a token from elsewhere is told apart
+
+
 def encode_token(last_key: str) -> str:
-    return base64.urlsafe_b64encode(last_key.encode()).decode()
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
 
 
-def decode_token(token: str | None) -> str | None:
-    if not token:
+def decode_token(token: object) -> str | None:
+    """The key a page ends at; a token not made by :func:`encode_token` is refused."""
+    if token is None or token == "":
         return None
+    if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 1024:
+        raise InvalidPaginationToken("the pagination token is not one this server issued")
+    body = token[len(TOKEN_PREFIX) :]
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        key = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
-        raise InvalidPaginationToken("the pagination token is not valid") from None
+        raise InvalidPaginationToken("the pagination token is not one this server issued") from None
+    if not key or encode_token(key) != token:
+        raise InvalidPaginationToken("the pagination token is not one this server issued")
+    return key

@@ -113,7 +113,7 @@ def record_consent(
 
 
 def list_consents(services: Services, request: Request, collection_id: str) -> list[Consent]:
-    request.actor.require("collections:read")
+    request.actor.require("consent:manage")
     with services.db.read() as session:
         require_collection(session, collection_id)
         rows = session.scalars(

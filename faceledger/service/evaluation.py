@@ -76,9 +76,10 @@ def _vector(services: Services, side: Side, hashes: list[str]) -> np.ndarray:
             raise InvalidParameterError("a template is 128 finite numbers")
         return vector
     assert side.image is not None
-    image = read_image(services, side.image)
+    with services.gate.slot():
+        image = read_image(services, side.image)
+        faces = analyze(services, image)
     hashes.append(image.sha256)
-    faces = analyze(services, image)
     if not faces:
         raise NoFaceDetected("no face in an evaluation image")
     assert faces[0].embedding is not None

@@ -75,40 +75,37 @@ def index_faces(
     consent = require_consent(
         services, request, decision, collection_id, external_image_id=external_image_id
     )
-    image = read_image(services, image_bytes)
-    faces = analyze(services, image)
+    with services.gate.slot():
+        image = read_image(services, image_bytes)
+        faces = analyze(services, image)
     keep, unindexed = _filter_faces(faces, level, max_faces)
     rows = [
         _face_row(collection_id, image, face, external_image_id, request, decision.policy)
         for face in keep
     ]
-    with services.write_lock:
-        with services.db.write() as session:
-            require_collection(session, collection_id)
-            session.add_all(rows)
-            session.flush()
-            services.ledger.append(
-                session,
-                request.event(
-                    "IndexFaces",
-                    collection_id=collection_id,
-                    image_sha256=image.sha256,
-                    parameters={
-                        "external_image_id": external_image_id,
-                        "max_faces": max_faces,
-                        "quality_filter": level.value,
-                        "policy": decision.policy,
-                        "legal_basis": decision.legal_basis.value,
-                        "consent_id": consent,
-                    },
-                    results={
-                        "indexed_face_ids": [r.face_id for r in rows],
-                        "unindexed": [list(u.reasons) for u in unindexed],
-                    },
-                ),
-            )
-        services.indexes.get(collection_id).add(
-            (row.face_id, face.embedding) for row, face in zip(rows, keep, strict=True)
+    with services.write_lock, services.db.write() as session:
+        require_collection(session, collection_id)
+        session.add_all(rows)
+        session.flush()
+        services.ledger.append(
+            session,
+            request.event(
+                "IndexFaces",
+                collection_id=collection_id,
+                image_sha256=image.sha256,
+                parameters={
+                    "external_image_id": external_image_id,
+                    "max_faces": max_faces,
+                    "quality_filter": level.value,
+                    "policy": decision.policy,
+                    "legal_basis": decision.legal_basis.value,
+                    "consent_id": consent,
+                },
+                results={
+                    "indexed_face_ids": [r.face_id for r in rows],
+                    "unindexed": [list(u.reasons) for u in unindexed],
+                },
+            ),
         )
     records = [
         IndexedFace(face_record(row), DetectedFace.of(face))
@@ -157,35 +154,33 @@ def delete_faces(
         raise InvalidParameterError("give between 1 and 4096 face ids")
     deleted: list[str] = []
     refused: list[tuple[str, str]] = []
-    with services.write_lock:
-        with services.db.write() as session:
-            require_collection(session, collection_id)
-            rows = {
-                r.face_id: r
-                for r in session.scalars(
-                    select(FaceRow).where(
-                        FaceRow.collection_id == collection_id, FaceRow.face_id.in_(list(face_ids))
-                    )
+    with services.write_lock, services.db.write() as session:
+        require_collection(session, collection_id)
+        rows = {
+            r.face_id: r
+            for r in session.scalars(
+                select(FaceRow).where(
+                    FaceRow.collection_id == collection_id, FaceRow.face_id.in_(list(face_ids))
                 )
-            }
-            for face_id in dict.fromkeys(face_ids):
-                row = rows.get(face_id)
-                if row is None:
-                    refused.append((face_id, "FACE_NOT_FOUND"))
-                elif row.user_id is not None:
-                    refused.append((face_id, "ASSOCIATED_TO_AN_EXISTING_USER"))
-                else:
-                    session.delete(row)
-                    deleted.append(face_id)
-            services.ledger.append(
-                session,
-                request.event(
-                    "DeleteFaces",
-                    collection_id=collection_id,
-                    results={"deleted_face_ids": deleted, "refused": refused},
-                ),
             )
-        services.indexes.get(collection_id).remove(deleted)
+        }
+        for face_id in dict.fromkeys(face_ids):
+            row = rows.get(face_id)
+            if row is None:
+                refused.append((face_id, "FACE_NOT_FOUND"))
+            elif row.user_id is not None:
+                refused.append((face_id, "ASSOCIATED_TO_AN_EXISTING_USER"))
+            else:
+                session.delete(row)
+                deleted.append(face_id)
+        services.ledger.append(
+            session,
+            request.event(
+                "DeleteFaces",
+                collection_id=collection_id,
+                results={"deleted_face_ids": deleted, "refused": refused},
+            ),
+        )
     return deleted, refused
 
 
@@ -246,8 +241,9 @@ def search_faces_by_image(
         services, request, "search_faces_by_image", collection_id, threshold, max_faces
     )
     threshold, max_faces = decision.threshold or 0.0, decision.max_results or max_faces
-    image = read_image(services, image_bytes)
-    probe = _largest_face(services, image, "the image")
+    with services.gate.slot():
+        image = read_image(services, image_bytes)
+        probe = _largest_face(services, image, "the image")
     assert probe.embedding is not None
     matches = _search(services, collection_id, probe.embedding, threshold, max_faces)
     matches, governance = _record_search(
@@ -284,10 +280,12 @@ def compare_faces(
     max_distance_for(threshold)
     decision = enforce(services, request, "compare_faces", threshold=threshold)
     threshold = decision.threshold if decision.threshold is not None else threshold
-    source_image, target_image = read_image(services, source), read_image(services, target)
-    probe = _largest_face(services, source_image, "the source image")
+    with services.gate.slot():
+        source_image, target_image = read_image(services, source), read_image(services, target)
+        probe = _largest_face(services, source_image, "the source image")
+        target_faces = analyze(services, target_image)
     compared = []
-    for face in analyze(services, target_image):
+    for face in target_faces:
         match = services.engine.compare(probe, face)
         compared.append(
             ComparedFace(
@@ -330,8 +328,9 @@ def compare_faces(
 def detect_faces(services: Services, request: Request, image_bytes: bytes) -> DetectResult:
     request.actor.require("faces:detect")
     decision = enforce(services, request, "detect_faces")
-    image = read_image(services, image_bytes)
-    faces = services.engine.detect(image.rgb)
+    with services.gate.slot():
+        image = read_image(services, image_bytes)
+        faces = services.engine.detect(image.rgb)
     with services.write_lock, services.db.write() as session:
         services.ledger.append(
             session,
@@ -434,7 +433,7 @@ def _search_allowed(
 def _search(
     services: Services, collection_id: str, probe: np.ndarray, threshold: float, limit: int
 ) -> list[FaceMatch]:
-    neighbors = services.indexes.get(collection_id).search(
+    neighbors = services.indexes.current(collection_id).search(
         probe, limit, max_distance_for(threshold)
     )
     if not neighbors:

@@ -283,15 +283,16 @@ def search_users(
             exclude = None
             probes = []
     if image_bytes is not None:
-        image = read_image(services, image_bytes)
+        with services.gate.slot():
+            image = read_image(services, image_bytes)
+            face = _largest_face(services, image, "the image")
         image_sha = image.sha256
         image_size = (image.width, image.height)
-        face = _largest_face(services, image, "the image")
         searched_face = DetectedFace.of(face)
         assert face.embedding is not None
         probes = [face.embedding]
     best: dict[str, tuple[float, str]] = {}
-    index = services.indexes.get(collection_id)
+    index = services.indexes.current(collection_id)
     for probe in probes:
         neighbors = index.search(probe, 4096, max_distance)
         with services.db.read() as session:

@@ -41,6 +41,13 @@ BACKENDS = ("onnx", "dlib")
 AUTO_UPSAMPLE_PIXELS = 2_000_000
 # analyze_many embeds faces in batches of this many while other images are still being detected.
 EMBED_BATCH = 16
+# Pixel budgets: what each detector may see after upsampling. An image above the budget is
+# downscaled before detection (and never upsampled), so one request's cost is bounded whatever
+# the image. Measured on 2 cores (README, "Bounded cost"): HOG takes ~0.07 s and little memory
+# per megapixel, so a 12 MP phone photo runs at full size; the MMOD CNN takes ~130 MB and ~0.3 s
+# per megapixel, so it never sees more than 2 MP (LFW's 250 px images upsampled twice are 1 MP).
+HOG_MAX_PIXELS = 12_000_000
+CNN_MAX_PIXELS = 2_000_000
 
 
 class FaceEngine:
@@ -226,15 +233,36 @@ class FaceEngine:
     # -- internals ---------------------------------------------------------------------------
 
     def _detect_with_chips(self, rgb: np.ndarray) -> list[tuple[Face, np.ndarray]]:
-        upsample = self.auto_upsample(rgb)
         if self.detector == "cnn":
-            found = self._run_cnn(rgb, upsample)
+            found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS)
         else:
-            found = self._run_hog(rgb, upsample)
+            found = self._within_budget(rgb, self._run_hog, HOG_MAX_PIXELS)
             if not found and self.cnn_fallback:
-                found = self._run_cnn(rgb, max(upsample, 1))
+                found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS, min_upsample=1)
         found.sort(key=lambda item: -item[0].area)
         return [self._locate(rgb, box, score, name) for box, score, name in found]
+
+    def _within_budget(
+        self,
+        rgb: np.ndarray,
+        run: Callable[[np.ndarray, int], list[tuple[Box, float, str]]],
+        budget: int,
+        min_upsample: int = 0,
+    ) -> list[tuple[Box, float, str]]:
+        """Run a detector on at most ``budget`` pixels: fewer upsamplings than asked for when
+        they would exceed it, a downscaled copy when the image itself does. Boxes come back in
+        the image's own pixels."""
+        pixels = rgb.shape[0] * rgb.shape[1]
+        upsample = max(self.auto_upsample(rgb), min_upsample)
+        while upsample > 0 and pixels * 4**upsample > budget:
+            upsample -= 1
+        if pixels <= budget:
+            return run(rgb, upsample)
+        factor = math.ceil(math.sqrt(pixels / budget))
+        return [
+            (Box(b.left * factor, b.top * factor, b.width * factor, b.height * factor), s, name)
+            for b, s, name in run(box_downscale(rgb, factor), 0)
+        ]
 
     def _run_hog(self, rgb: np.ndarray, upsample: int) -> list[tuple[Box, float, str]]:
         try:
@@ -296,6 +324,25 @@ class FaceEngine:
         if self.flip_fusion:
             raw = (raw[: len(chips)] + raw[len(chips) :]) / 2.0
         return list(raw)
+
+
+def box_downscale(rgb: np.ndarray, factor: int, rows: int = 256) -> np.ndarray:
+    """Each ``factor`` x ``factor`` block averaged into one pixel (pixel (i, j) of the result
+    covers exactly rows ``factor*i`` to ``factor*i + factor - 1`` of the image, so boxes scale
+    back by ``factor``). Works in strips of ``rows`` output rows, so the only large allocation
+    is the result itself."""
+    height, width = rgb.shape[0] // factor, rgb.shape[1] // factor
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    area = factor * factor
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        block = rgb[top * factor : bottom * factor, : width * factor]
+        total = np.zeros((bottom - top, width, 3), dtype=np.uint32)
+        for dy in range(factor):
+            for dx in range(factor):
+                total += block[dy::factor, dx::factor]
+        out[top:bottom] = (total + area // 2) // area
+    return out
 
 
 class _InlineExecutor:

@@ -84,6 +84,8 @@ def shared_engine() -> FaceEngine:
 
 
 def open_api(data_dir: Path, engine: FaceEngine, **settings: object):
+    # Many tests are refused on purpose; the refusal throttle has its own tests.
+    settings.setdefault("refusal_burst", 100_000)
     config = Settings(data_dir=data_dir, **settings)
     services = Services.open(config, engine=engine)
     client = TestClient(create_app(config, services))

@@ -24,11 +24,15 @@ def test_only_health_answers_without_a_key(api) -> None:
         assert response.json()["error"]["code"] == "UNAUTHENTICATED"
     bad = c.get("/v1/collections", headers={"Authorization": "Bearer flk_nope.secret"})
     assert bad.status_code == 401 and bad.json()["error"]["message"]
+    c.app.state.services.refusals.flush(everything=True)  # repeats within a minute: one event
     events = c.get("/v1/ledger/events", headers=api.auditor).json()["events"]
     refused = [e["event"] for e in events if e["event"]["outcome"] == "refused"]
-    assert any(
-        e["actor_key_id"] == "flk_nope" and e["operation"] == "GET /v1/collections" for e in refused
-    )
+    first, repeats = refused[0], refused[-1]
+    assert first["operation"] == "GET /v1/collections" and first["results"]["count"] == 1
+    assert first["results"]["address"] == "testclient"
+    assert repeats["operation"] == "RepeatedRefusals" and repeats["results"]["count"] == 4
+    assert "flk_nope" in repeats["results"]["key_ids"]
+    assert "GET /v1/keys" in repeats["results"]["operations"]
     assert "secret" not in json.dumps(refused)
 
 

@@ -29,7 +29,7 @@ def test_restart_rebuilds_the_same_index(tmp_path, shared_engine) -> None:
             for n in names[:4]
         ]
     services.close()
-    assert len(services.indexes.get("keep")) == len(names)
+    assert len(services.indexes.current("keep")) == len(names)
     strip = [[(m["face"]["face_id"], m["similarity"]) for m in result] for result in before]
     assert strip == [[(m["face"]["face_id"], m["similarity"]) for m in r] for r in after]
 
@@ -64,7 +64,7 @@ def test_eight_threads_index_and_search_without_loss(tmp_path, shared_engine) ->
         assert errors == []
         described = client.get("/v1/collections/busy", headers=api.operator).json()
         assert described["face_count"] == 1 + len(names)
-        assert len(services.indexes.get("busy")) == 1 + len(names)
+        assert len(services.indexes.current("busy")) == 1 + len(names)
         verified = client.get("/v1/ledger/verify", headers=api.auditor).json()
         assert verified["ok"], verified
     services.close()

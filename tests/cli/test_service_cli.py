@@ -60,7 +60,7 @@ def test_collections_index_search_and_ledger(data_dir, tmp_path) -> None:
     assert listed[0]["subject_kind"] == "collection" and listed[0]["withdrawn_at"] is None
 
     indexed = run(data_dir, "index", "people", folder, "--json", "--purpose", "test")
-    assert indexed.exit_code == 0, indexed.output
+    assert indexed.exit_code == 3, indexed.output  # one image was refused: bad input
     summary = json.loads(indexed.stdout)
     assert summary["images"] == 4 and summary["indexed_faces"] == 3
     assert summary["failed_images"] == {"TRUNCATED": 1}

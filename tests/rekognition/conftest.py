@@ -33,6 +33,7 @@ class Server:
 
     def __init__(self, data_dir: Path, **settings: object) -> None:
         self.port = free_port()
+        settings.setdefault("refusal_burst", 100_000)  # the throttle has its own tests
         self.settings = Settings(data_dir=data_dir, port=self.port, **settings)
         self.services = Services.open(self.settings, engine=FaceEngine(cnn_fallback=True))
         policy.put_policy(self.services, LOCAL, TEST_POLICY)

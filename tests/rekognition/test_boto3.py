@@ -158,7 +158,10 @@ def test_delete_faces(rek, admin_rek) -> None:
         "FaceRecords"
     ][0]["Face"]["FaceId"]
     response = check(
-        "DeleteFaces", rek.delete_faces(CollectionId="deleting", FaceIds=[face_id, "missing"])
+        "DeleteFaces",
+        rek.delete_faces(
+            CollectionId="deleting", FaceIds=[face_id, "00000000-0000-4000-8000-000000000000"]
+        ),
     )
     assert response["DeletedFaces"] == [face_id]
     assert response["UnsuccessfulFaceDeletions"][0]["Reasons"] == ["FACE_NOT_FOUND"]
@@ -237,6 +240,8 @@ def test_modelled_errors(server, rek, gallery, tmp_path) -> None:
     with pytest.raises(rek.exceptions.InvalidS3ObjectException):
         rek.detect_faces(Image={"S3Object": {"Bucket": "bucket", "Name": "x.jpg"}})
     with pytest.raises(rek.exceptions.ResourceNotFoundException):
+        rek.search_faces(CollectionId="gallery", FaceId="00000000-0000-4000-8000-000000000000")
+    with pytest.raises(rek.exceptions.InvalidParameterException, match="face id"):
         rek.search_faces(CollectionId="gallery", FaceId="no-such-face")
     with pytest.raises(rek.exceptions.AccessDeniedException):
         rek.create_collection(CollectionId="operators-cannot")  # wrong role

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from faceledger.api.payload import parse_json_object
 from faceledger.errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -28,6 +28,8 @@ from faceledger.errors import (
     PermissionDeniedError,
     PolicyViolation,
     RateLimited,
+    RequestTooLarge,
+    ServiceBusy,
 )
 from faceledger.service.auth import aws_credential
 from faceledger.service.common import Request as ServiceRequest
@@ -37,6 +39,7 @@ from faceledger.service.context import Services
 from . import sigv4
 from .actions import ACTIONS, Call, InvalidS3Object
 from .ratelimit import RateLimiter
+from .validation import validate
 
 log = logging.getLogger("faceledger.rekognition")
 router = APIRouter()
@@ -74,17 +77,38 @@ def error_type(error: FaceledgerError, action: str) -> str:
 
 @router.post("/", include_in_schema=False)
 async def rekognition(http: Request) -> Response:
+    try:
+        return await _handle(http)
+    except Exception:  # never the native error shape, never a traceback, on this endpoint
+        log.exception("unhandled error on the Rekognition endpoint")
+        return aws_error("InternalServerError", "internal error; see the server log", 500)
+
+
+async def _refuse(
+    http: Request, key_id: str, role: str, action: str, reason: str, kind: str
+) -> Response:
+    """Record the refusal (bounded, aggregated), charge the address, answer AccessDenied."""
+    await run_in_threadpool(refused_call, http, key_id, role, action, reason, kind)
+    return aws_error("AccessDeniedException", reason)
+
+
+async def _handle(http: Request) -> Response:
     services: Services = http.app.state.services
     target = http.headers.get("x-amz-target", "")
     prefix, _, action = target.partition(".")
     if prefix != TARGET_PREFIX or action not in ACTIONS:
-        return aws_error("UnknownOperationException", f"unknown operation {target!r}")
-    body = await http.body()
-    if len(body) > services.settings.max_request_bytes:
-        return aws_error("ImageTooLargeException", "the request is larger than the limit")
+        return aws_error("UnknownOperationException", f"unknown operation {target[:100]!r}")
     headers = {k.lower(): v for k, v in http.headers.items()}
-    try:
+    claimed = headers.get("authorization", "").partition("Credential=")[2].split("/")[0]
+    try:  # before the body is read: an unsigned request costs nothing more
         signed = sigv4.parse_authorization(headers)
+    except AuthenticationError as error:
+        return await _refuse(http, claimed, "unknown", action, error.message, "credentials")
+    try:
+        body = await http.body()
+    except RequestTooLarge as error:
+        return aws_error("ImageTooLargeException", error.message, 413)
+    try:
         credential = await run_in_threadpool(
             aws_credential, services.db, services.secrets, signed.access_key_id
         )
@@ -96,13 +120,10 @@ async def rekognition(http: Request) -> Response:
             query=http.url.query,
             headers=headers,
             body=body,
+            regions=services.settings.accepted_regions,
         )
     except AuthenticationError as error:
-        claimed = headers.get("authorization", "").partition("Credential=")[2].split("/")[0]
-        await run_in_threadpool(
-            record_refusal, services, claimed[:64], "unknown", action, error.message
-        )
-        return aws_error("AccessDeniedException", error.message)
+        return await _refuse(http, claimed, "unknown", action, error.message, "credentials")
     limiter: RateLimiter = http.app.state.rate_limiter
     if not limiter.allow(credential.actor.key_id):
         return aws_error(
@@ -111,11 +132,10 @@ async def rekognition(http: Request) -> Response:
             "for this access key",
         )
     try:
-        payload: Any = json.loads(body) if body else {}
-    except ValueError:
-        return aws_error("InvalidParameterException", "the body is not valid JSON")
-    if not isinstance(payload, dict):
-        return aws_error("InvalidParameterException", "the body must be a JSON object")
+        payload = parse_json_object(body)
+        validate(action, payload)
+    except InvalidParameterError as error:
+        return aws_error("InvalidParameterException", error.message)
     # Rekognition's shapes have no place for these: they come from headers or the key.
     request = ServiceRequest(
         credential.actor,
@@ -127,21 +147,28 @@ async def rekognition(http: Request) -> Response:
     try:
         result = await run_in_threadpool(ACTIONS[action], call)
     except PolicyViolation as error:  # the service put the refusal on the ledger already
+        http.app.state.refusal_throttle.charge(client_host(http))
         return aws_error("AccessDeniedException", error.message)
     except PermissionDeniedError as error:
-        await run_in_threadpool(
-            record_refusal,
-            services,
-            credential.actor.key_id,
-            credential.actor.role.value,
-            action,
-            error.message,
-            "role" if "role" in error.message else "rule",
-        )
-        return aws_error("AccessDeniedException", error.message)
+        kind = "role" if "role" in error.message else "rule"
+        actor = credential.actor
+        return await _refuse(http, actor.key_id, actor.role.value, action, error.message, kind)
+    except ServiceBusy as error:
+        response = aws_error("ThrottlingException", error.message, 503)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     except FaceledgerError as error:
         kind = error_type(error, action)
         return aws_error(kind, error.message, 500 if kind == "InternalServerError" else 400)
-    except (TypeError, ValueError) as error:  # a field of the wrong type
-        return aws_error("InvalidParameterException", f"invalid request: {error}")
     return JSONResponse(result, media_type=CONTENT_TYPE)
+
+
+def client_host(http: Request) -> str:
+    return http.client.host if http.client else "unknown"
+
+
+def refused_call(
+    http: Request, key_id: str, role: str, action: str, reason: str, kind: str
+) -> None:
+    http.app.state.refusal_throttle.charge(client_host(http))
+    record_refusal(http.app.state.services, key_id, role, action, reason, kind, client_host(http))

@@ -3,13 +3,12 @@ No use-case logic lives here."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faceledger.api.payload import decode_base64
 from faceledger.errors import FaceledgerError, InvalidImageError, InvalidParameterError
 from faceledger.service import collections, faces, users
 from faceledger.service.common import Request
@@ -45,10 +44,7 @@ def read_image_field(services: Services, image: Any) -> bytes:
     if not isinstance(image, dict):
         raise InvalidParameterError("Image must be an object with Bytes or S3Object")
     if "Bytes" in image:
-        try:
-            return base64.b64decode(image["Bytes"], validate=True)
-        except (binascii.Error, ValueError, TypeError):
-            raise InvalidParameterError("Image.Bytes is not valid base64") from None
+        return decode_base64(image["Bytes"], "Image.Bytes")
     if "S3Object" in image:
         return _read_s3_object(services, image["S3Object"])
     raise InvalidParameterError("Image needs Bytes or S3Object")
@@ -260,9 +256,6 @@ def compare_faces(c: Call) -> dict[str, Any]:
 
 
 def detect_faces(c: Call) -> dict[str, Any]:
-    attributes = c.get("Attributes", ["DEFAULT"])
-    if not isinstance(attributes, list):
-        raise InvalidParameterError("Attributes must be a list")
     # Any attribute list gets the same answer: faceledger does not infer age, gender,
     # emotion or other traits from faces, by design.
     result = faces.detect_faces(c.services, c.request, c.image())

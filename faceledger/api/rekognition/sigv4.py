@@ -3,7 +3,10 @@
 The client signs a canonical form of the request with a key derived from its secret, the date,
 the region and the service; the server recomputes the signature with the stored secret and
 compares in constant time. Requests more than 5 minutes from the server's clock are refused,
-so a captured request cannot be replayed later.
+so a captured request cannot be replayed later. The payload hash in the canonical request is
+always computed from the body received: a client's ``X-Amz-Content-Sha256`` must equal it (so a
+captured signature cannot carry another body), and ``UNSIGNED-PAYLOAD`` is refused. The
+credential scope must name this service and a region the server accepts.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
 
@@ -68,10 +71,12 @@ def verify(
     query: str,
     headers: Mapping[str, str],
     body: bytes,
+    regions: Collection[str] = ("us-east-1",),
     service: str = "rekognition",
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> None:
-    """Raise AuthenticationError unless the signature is right and fresh."""
+    """Raise AuthenticationError unless the signature is right, fresh, over this body and for
+    an accepted region."""
     try:
         when = dt.datetime.strptime(signed.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
@@ -83,8 +88,20 @@ def verify(
         )
     if signed.date != signed.amz_date[:8] or signed.service != service:
         raise AuthenticationError("the credential scope does not match the request")
+    if signed.region not in regions:
+        raise AuthenticationError(
+            f"the credential scope names region {signed.region[:32]!r}; this server accepts "
+            f"{', '.join(sorted(regions))} (FACELEDGER_AWS_REGIONS)"
+        )
     if "host" not in signed.signed_headers:
         raise AuthenticationError("the Host header must be signed")
+    payload_hash = hashlib.sha256(body).hexdigest()
+    claimed = headers.get("x-amz-content-sha256")
+    if claimed is not None and claimed != payload_hash:
+        raise AuthenticationError(
+            "X-Amz-Content-Sha256 does not match the body received (unsigned payloads are "
+            "not accepted: the signature must cover the body)"
+        )
     expected = signature(
         secret, signed, method=method, path=path, query=query, headers=headers, body=body
     )
@@ -105,6 +122,7 @@ def signature(
     headers: Mapping[str, str],
     body: bytes,
 ) -> str:
+    """The signature of a request; the payload hash is the body's own, never a header's."""
     canonical = "\n".join(
         [
             method.upper(),
@@ -112,7 +130,7 @@ def signature(
             _canonical_query(query),
             "".join(f"{name}:{_trim(headers.get(name, ''))}\n" for name in signed.signed_headers),
             ";".join(signed.signed_headers),
-            headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest(),
+            hashlib.sha256(body).hexdigest(),
         ]
     )
     scope = f"{signed.date}/{signed.region}/{signed.service}/aws4_request"

@@ -1,0 +1,193 @@
+"""What every request passes before any route sees it: the refusal throttle and the body limit.
+
+- A client address that has been refused too often (wrong keys, bad signatures, roles, policies)
+  is answered 429 at once, before credentials are checked or anything is written: refusals cost
+  the refuser, not the ledger or the database. Well-behaved clients are never charged.
+- A body larger than ``max_request_bytes`` is refused: from ``Content-Length`` before a byte is
+  read, and while reading a chunked body (the route that reads it gets ``RequestTooLarge``).
+
+Both answer in the shape of the API asked: AWS JSON on Rekognition's ``POST /``, the native
+error body elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from faceledger.errors import RequestTooLarge
+from faceledger.imaging.decode import format_bytes
+from faceledger.service.common import record_refusal
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+MAX_ADDRESSES = 50_000  # addresses remembered by the throttle (least recently seen dropped)
+
+
+class AddressThrottle:
+    """A token bucket per client address, charged only for refusals."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _tokens(self, address: str, now: float) -> float:
+        tokens, last = self._buckets.get(address, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate)
+
+    def exhausted(self, address: str) -> bool:
+        with self._lock:
+            return self._tokens(address, self.clock()) < 1.0
+
+    def charge(self, address: str) -> None:
+        with self._lock:
+            now = self.clock()
+            self._buckets[address] = (self._tokens(address, now) - 1.0, now)
+            self._buckets.move_to_end(address)
+            while len(self._buckets) > MAX_ADDRESSES:
+                self._buckets.popitem(last=False)
+
+    def retry_after(self, address: str) -> int:
+        with self._lock:
+            missing = 1.0 - self._tokens(address, self.clock())
+        return max(1, int(missing / self.rate + 0.999))
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def is_rekognition(scope: Scope) -> bool:
+    return scope.get("path") == "/" and scope.get("method") == "POST"
+
+
+async def send_error(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    aws_type: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    if is_rekognition(scope):
+        body = {"__type": aws_type, "message": message}
+        content_type = b"application/x-amz-json-1.1"
+    else:
+        body = {"error": {"code": code, "message": message}}
+        content_type = b"application/json"
+    raw = json.dumps(body).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(raw)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state if "app" in scope else None
+        services = getattr(state, "services", None)
+        throttle: AddressThrottle | None = getattr(state, "refusal_throttle", None)
+        if services is None or throttle is None:  # not started yet
+            await self.app(scope, receive, send)
+            return
+        address = client_address(scope)
+        # Health needs no credentials and writes nothing: it stays answered for monitoring.
+        if throttle.exhausted(address) and scope.get("path") != "/v1/health":
+            wait = throttle.retry_after(address)
+            path = f"{scope.get('method')} {scope.get('path')}"
+            await run_in_threadpool(
+                record_refusal,
+                services,
+                "",
+                "unknown",
+                path,
+                "too many refused requests from this address",
+                "throttled",
+                address,
+            )
+            await send_error(
+                scope,
+                send,
+                429,
+                "RATE_LIMITED",
+                "ThrottlingException",
+                f"too many refused requests from {address}; try again in {wait} s",
+                {"Retry-After": str(wait)},
+            )
+            return
+        limit = services.settings.max_request_bytes
+        declared = _content_length(scope)
+        if declared == -1:
+            await send_error(
+                scope,
+                send,
+                400,
+                "INVALID_PARAMETER",
+                "InvalidParameterException",
+                "the Content-Length header is not a whole number",
+            )
+            return
+        if declared is not None and declared > limit:
+            await send_error(
+                scope,
+                send,
+                413,
+                "REQUEST_TOO_LARGE",
+                "ImageTooLargeException",
+                f"the request is {format_bytes(declared)}; the limit is {format_bytes(limit)}",
+            )
+            return
+        await self.app(scope, _counting(receive, limit), send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared length; None when absent; -1 when malformed."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() and len(text) <= 18 else -1
+    return None
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def wrapped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message.get("type") == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise RequestTooLarge(
+                    f"the request body is larger than the limit of {format_bytes(limit)}"
+                )
+        return message
+
+    return wrapped

@@ -1,0 +1,1 @@
+from tests.api.conftest import api, shared_engine  # noqa: F401  (fixtures)

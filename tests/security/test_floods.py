@@ -1,0 +1,150 @@
+"""Refusals cost the refuser, not the ledger (finding 4), and bodies are bounded before they
+are read (finding 5)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import httpx
+import psutil
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.api.conftest import Api, open_api
+from tests.rekognition.conftest import Server
+from tests.security.conftest import send, signed_request
+
+FLOOD = 2000
+
+
+def ledger_size(services) -> tuple[int, int]:
+    with services.db.read() as session:
+        rows = session.execute(text("SELECT count(*), sum(length(body)) FROM ledger_events")).one()
+    return int(rows[0]), int(rows[1] or 0)
+
+
+@pytest.fixture
+def fresh(tmp_path, shared_engine):
+    """A server with the shipped refusal budget (2 a second, bursts of 20)."""
+    services, client = open_api(tmp_path, shared_engine, refusal_burst=20)
+    with client:
+        yield Api(client, tmp_path), services
+    services.close()
+
+
+def test_a_flood_of_wrong_keys_adds_a_few_small_events(fresh) -> None:
+    api, services = fresh
+    events_before, bytes_before = ledger_size(services)
+    huge = "c" * 60_000
+    statuses = []
+    started = time.monotonic()
+    for i in range(FLOOD):
+        response = api.client.get(
+            f"/v1/collections/{huge}{i}", headers={"Authorization": f"Bearer flk_{i}.wrong"}
+        )
+        statuses.append(response.status_code)
+    elapsed = time.monotonic() - started
+    services.refusals.flush(everything=True)
+    events_after, bytes_after = ledger_size(services)
+    assert statuses[:20] == [401] * 20  # the burst is answered, and recorded
+    # Then only what the bucket refills (2 a second) gets a key check; the rest is 429 at once.
+    assert statuses.count(401) <= 20 + 2 * elapsed + 1
+    assert statuses.count(401) + statuses.count(429) == FLOOD
+    assert events_after - events_before <= 12
+    assert bytes_after - bytes_before <= 30_000
+    # Bounded fields: the 60 kB path is cut, with the SHA-256 of the whole kept.
+    with services.db.read() as session:
+        longest = session.execute(text("SELECT max(length(body)) FROM ledger_events")).scalar()
+    assert longest < 3_000
+    # The server keeps answering: other addresses, and health from this one.
+    assert api.client.get("/v1/health").status_code == 200
+    other = TestClient(api.client.app, client=("127.0.0.2", 50000))
+    assert other.get("/v1/collections", headers=api.admin).status_code == 200
+    # And the flooded address is served again once its budget refills (2 a second).
+    throttled = api.client.get("/v1/collections", headers=api.admin)
+    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
+    report = other.get(
+        "/v1/reports/accountability",
+        params={"from": "2000-01-01", "to": "2100-01-01"},
+        headers=api.admin,
+    ).json()
+    assert report["refused"]["total"] >= FLOOD  # counted, though aggregated
+
+
+def test_a_flood_of_bad_signatures_on_the_rekognition_endpoint(tmp_path) -> None:
+    with Server(tmp_path, refusal_burst=20) as server:
+        key_id, _ = server.aws_key()
+        events_before, _ = ledger_size(server.services)
+        kinds = []
+        started = time.monotonic()
+        for i in range(300):
+            headers, body = signed_request(server.url, (key_id, f"wrong{i}"), "ListCollections", {})
+            kinds.append(send(server.url, headers, body).json()["__type"])
+        elapsed = time.monotonic() - started
+        server.services.refusals.flush(everything=True)
+        events_after, _ = ledger_size(server.services)
+    assert kinds[:20] == ["AccessDeniedException"] * 20
+    assert kinds.count("AccessDeniedException") <= 20 + 2 * elapsed + 1
+    assert kinds.count("AccessDeniedException") + kinds.count("ThrottlingException") == 300
+    assert events_after - events_before <= 8
+
+
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def test_bodies_are_refused_before_they_are_read(tmp_path) -> None:
+    with Server(tmp_path) as server:
+        limit = server.settings.max_request_bytes
+        # Declared too large: refused from the header, before a byte of the body is sent.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
+            raw.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\n"
+                b"X-Amz-Target: RekognitionService.ListCollections\r\n"
+                b"Content-Length: 314572800\r\n\r\n"
+            )
+            answer = b""
+            while b"}" not in answer:  # the whole (small) answer, headers and body
+                chunk = raw.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            text = answer.decode()
+        assert text.startswith("HTTP/1.1 413")
+        assert "ImageTooLargeException" in text
+        # Chunked (no length): refused once the limit is passed while reading, on both APIs.
+        start = rss_mb(os.getpid())
+
+        def chunks():
+            sent = 0
+            while sent < 300 * 2**20:
+                yield b"x" * 2**20
+                sent += 2**20
+
+        key = server.aws_key()
+        headers, _ = signed_request(server.url, key, "ListCollections", {})
+        headers.pop("Content-Length", None)
+        for url, extra in (
+            (server.url + "/", headers),
+            (server.url + "/v1/detect", {"Authorization": "Bearer nope.nope"}),
+        ):
+            try:
+                response = httpx.post(url, headers=extra, content=chunks(), timeout=60)
+                assert response.status_code in (401, 413, 400), response.text
+            except httpx.HTTPError:
+                pass  # the server may close the connection mid-upload: also a refusal
+        grown = rss_mb(os.getpid()) - start
+        assert grown < 3 * limit / 2**20 + 100  # never the 300 MB sent
+        # Unsigned requests to POST / are refused before the body is read at all.
+        refused = httpx.post(
+            server.url + "/",
+            headers={"X-Amz-Target": "RekognitionService.ListCollections"},
+            content=b"{" + b" " * (limit - 10) + b"}",
+            timeout=30,
+        )
+        assert refused.json()["__type"] == "AccessDeniedException"
+        assert threading.active_count() < 50
