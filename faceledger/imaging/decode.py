@@ -66,7 +66,7 @@ def peek_size(data: bytes) -> tuple[int, int] | None:
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as image:
                 return image.size
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+    except Exception:  # unreadable: decoding says why
         return None
 
 
@@ -92,8 +92,18 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
         raise InvalidImageError(
             "TRUNCATED", f"the {image.format} image is truncated or corrupt ({exc})"
         ) from None
+    except Exception:  # Pillow's plugins raise other kinds too on malformed files (fuzzing)
+        raise InvalidImageError(
+            "TRUNCATED", f"the {image.format} image is corrupt: its structure cannot be read"
+        ) from None
     image = _apply_orientation(image)
-    return _to_rgb_array(image)
+    try:
+        return _to_rgb_array(image)
+    except Exception:
+        raise InvalidImageError(
+            "UNSUPPORTED_FORMAT",
+            f"the {image.format} image's pixel format ({image.mode}) cannot be converted to RGB",
+        ) from None
 
 
 def format_bytes(size: int) -> str:
@@ -175,6 +185,8 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImageError("TRUNCATED", f"the image header is unreadable ({exc})") from None
+    except Exception:  # other kinds from Pillow's plugins on malformed headers (fuzzing)
+        raise InvalidImageError("TRUNCATED", "the image header is unreadable") from None
     if image.format not in ACCEPTED_FORMATS:
         raise InvalidImageError(
             "UNSUPPORTED_FORMAT",
@@ -198,7 +210,7 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
 def _apply_orientation(image: Image.Image) -> Image.Image:
     try:
         return ImageOps.exif_transpose(image) or image
-    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+    except Exception:
         # A damaged EXIF block should not cost the picture; it is shown as stored.
         return image
 

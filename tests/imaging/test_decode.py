@@ -180,3 +180,24 @@ def test_gif_first_frame() -> None:
 def test_real_32bit_png() -> None:
     decoded = load_image(require(SAMPLES / "tests" / "test_images" / "32bit.png"))
     assert decoded.shape[2] == 3 and decoded.dtype == np.uint8
+
+
+# Inputs the fuzzer (make fuzz) found to crash the decoder, kept as regression tests.
+FUZZ_FINDINGS = {
+    # TIFF whose StripOffsets are DOUBLEs: Pillow raised TypeError while loading.
+    "tiff-float-strip-offsets": (
+        "SUkqAAgAAAAKAAABBAABAAAAIAAAAAEBBAABAAAAGAAAAAIBAwADAAAAhgAAAAMBAwABAAAAAQAAAAYB"
+        "AwABAAAAAgAAABEBDAABAAAAjAAAABUBAwABAAAAAwAAABYBBAABgAAA3wUA3wUAAAAAAAAAAAkAABwB"
+        "CgABAAAAAQAAAAAAAAAIAAgACAD4wr7Pkxr1ycykMsuA7aw="
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUZZ_FINDINGS))
+def test_fuzzer_findings_are_refused_cleanly(name: str) -> None:
+    import base64
+
+    data = base64.b64decode(FUZZ_FINDINGS[name])
+    with pytest.raises(InvalidImageError) as caught:
+        decode_image(data, ImageLimits(max_bytes=2_000_000, max_pixels=4_000_000, min_side=8))
+    assert "object" not in caught.value.message  # no Python internals in the message
