@@ -28,7 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faceledger.config import get_settings
-from tests.security.server_process import ServerProcess, prepare
+from tests.security.server_process import ServerProcess, list_faces, post_photo, prepare
 
 COLLECTION = "load"
 
@@ -63,13 +63,13 @@ def indexer(url, headers, lfw, names, recorder: Recorder) -> None:
     with httpx.Client(timeout=120) as client:
         for name in names:
             started = time.perf_counter()
-            with photo(lfw, name, 1).open("rb") as handle:
-                response = client.post(
-                    f"{url}/v1/collections/{COLLECTION}/faces",
-                    files={"image": handle},
-                    data={"external_image_id": name},
-                    headers=headers,
-                )
+            response = post_photo(
+                client,
+                f"{url}/v1/collections/{COLLECTION}/faces",
+                photo(lfw, name, 1),
+                headers,
+                external_image_id=name,
+            )
             recorder.add("index", time.perf_counter() - started, response.status_code)
             if response.status_code == 200:
                 with recorder.lock:
@@ -90,13 +90,14 @@ def searcher(url, headers, lfw, count: int, recorder: Recorder, seed: int) -> No
                 continue
             name = rng.choice(pool)
             started = time.perf_counter()
-            with photo(lfw, name, 2).open("rb") as handle:
-                response = client.post(
-                    f"{url}/v1/collections/{COLLECTION}/search",
-                    files={"image": handle},
-                    data={"threshold": "80", "max_faces": "10"},
-                    headers=headers,
-                )
+            response = post_photo(
+                client,
+                f"{url}/v1/collections/{COLLECTION}/search",
+                photo(lfw, name, 2),
+                headers,
+                threshold="80",
+                max_faces="10",
+            )
             recorder.add("search", time.perf_counter() - started, response.status_code)
             done += 1
 
@@ -107,18 +108,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def check_nothing_lost(url: str, headers: dict, lfw: Path, recorder: Recorder) -> dict:
-    listed: dict[str, str] = {}
-    token = None
+    listed = list_faces(url, headers, COLLECTION)
     with httpx.Client(timeout=120) as client:
-        while True:
-            params = {"max_results": 4096, **({"next_token": token} if token else {})}
-            page = client.get(
-                f"{url}/v1/collections/{COLLECTION}/faces", params=params, headers=headers
-            ).json()
-            listed.update({f["face_id"]: f["external_image_id"] for f in page["faces"]})
-            token = page.get("next_token")
-            if not token:
-                break
         missing = sorted(set(recorder.acknowledged) - set(listed))
         not_found = 0
         # A search uses the photo's largest face: each photo must find one of its own faces.
@@ -127,13 +118,14 @@ def check_nothing_lost(url: str, headers: dict, lfw: Path, recorder: Recorder) -
             by_photo.setdefault(name, set()).add(face_id)
         sample = sorted(by_photo.items())[:: max(1, len(by_photo) // 50)]
         for name, face_ids in sample:
-            with photo(lfw, name, 1).open("rb") as handle:
-                found = client.post(
-                    f"{url}/v1/collections/{COLLECTION}/search",
-                    files={"image": handle},
-                    data={"threshold": "99", "max_faces": "4096"},
-                    headers=headers,
-                ).json()
+            found = post_photo(
+                client,
+                f"{url}/v1/collections/{COLLECTION}/search",
+                photo(lfw, name, 1),
+                headers,
+                threshold="99",
+                max_faces="4096",
+            ).json()
             not_found += not face_ids & {m["face"]["face_id"] for m in found["matches"]}
     return {
         "acknowledged": len(recorder.acknowledged),

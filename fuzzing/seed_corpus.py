@@ -15,11 +15,11 @@ from PIL import Image
 from faceledger.api.rekognition.validation import SPECS
 
 
-def main(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def sample_images() -> list[bytes]:
+    """A small noise image in every accepted format (and progressive JPEG)."""
     rng = np.random.default_rng(3)
     picture = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
-    seeds: list[bytes] = []
+    images = []
     for kind, options in (
         ("JPEG", {}),
         ("JPEG", {"progressive": True}),
@@ -31,7 +31,13 @@ def main(folder: Path) -> None:
     ):
         buffer = io.BytesIO()
         picture.save(buffer, kind, **options)
-        seeds.append(b"\x00" + buffer.getvalue())
+        images.append(buffer.getvalue())
+    return images
+
+
+def main(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = [b"\x00" + image for image in sample_images()]
     seeds.append(b"\x01" + json.dumps({"CollectionId": "c", "MaxFaces": 3}).encode())
     seeds.append(b"\x02" + b"data:image/png;base64," + base64.b64encode(b"hello"))
     seeds.append(

@@ -5,13 +5,11 @@ for longer (``fuzzing/``)."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from faceledger.api.payload import decode_base64, parse_json_object
 from faceledger.api.rekognition import sigv4
@@ -19,31 +17,13 @@ from faceledger.api.rekognition.validation import SPECS, validate
 from faceledger.errors import AuthenticationError, InvalidImageError, InvalidParameterError
 from faceledger.imaging import ImageLimits, decode_image
 from faceledger.imaging.jpeg import read_layout
+from fuzzing.seed_corpus import sample_images
 
 LIMITS = ImageLimits(max_bytes=2_000_000, max_pixels=4_000_000, min_side=8)
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def seeds() -> list[bytes]:
-    rng = np.random.default_rng(1)
-    picture = Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
-    out = []
-    for kind, options in (
-        ("JPEG", {}),
-        ("JPEG", {"progressive": True}),
-        ("PNG", {}),
-        ("GIF", {}),
-        ("BMP", {}),
-        ("TIFF", {}),
-        ("WEBP", {}),
-    ):
-        buffer = io.BytesIO()
-        picture.save(buffer, kind, **options)
-        out.append(buffer.getvalue())
-    return out
-
-
-SEEDS = seeds()
+SEEDS = sample_images()
 
 
 @st.composite

@@ -50,6 +50,28 @@ def prepare(data_dir: Path, collection: str) -> str:
     return json.loads(created.stdout)["token"]
 
 
+def list_faces(url: str, headers: dict[str, str], collection: str) -> dict[str, str]:
+    """Every face of a collection through the API, page by page: face id -> external id."""
+    listed: dict[str, str] = {}
+    token = None
+    while True:
+        params = {"max_results": 4096, **({"next_token": token} if token else {})}
+        page = httpx.get(
+            f"{url}/v1/collections/{collection}/faces", params=params, headers=headers, timeout=60
+        ).json()
+        listed.update({f["face_id"]: f["external_image_id"] for f in page["faces"]})
+        token = page.get("next_token")
+        if not token:
+            return listed
+
+
+def post_photo(
+    client: httpx.Client, url: str, path: Path, headers: dict[str, str], **data: str
+) -> httpx.Response:
+    with path.open("rb") as handle:
+        return client.post(url, files={"image": handle}, data=data, headers=headers)
+
+
 class ServerProcess:
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import lfw_image, lfw_people
-from tests.security.server_process import ServerProcess, cli, prepare
+from tests.security.server_process import ServerProcess, cli, list_faces, prepare
 
 COLLECTION = "crash"
 CLIENTS = 3
@@ -73,8 +73,10 @@ def test_no_acknowledged_face_is_lost_when_the_server_is_killed(tmp_path, rounds
         cut = acknowledged.pop("(cut)", 0)
         cut_total = cut_total + cut
         check_consistent(data_dir, token, acknowledged)
-    print(f"crash rounds {len(rounds)}: {len(acknowledged)} faces acknowledged, none lost; "
-          f"{cut_total} requests cut by the kills")
+    print(
+        f"crash rounds {len(rounds)}: {len(acknowledged)} faces acknowledged, none lost; "
+        f"{cut_total} requests cut by the kills"
+    )
     assert cut_total >= 1  # the kills did land while requests were in flight
     assert len(acknowledged) >= sum(rounds)
 
@@ -83,16 +85,7 @@ def check_consistent(data_dir, token: str, acknowledged: dict[str, str]) -> None
     server = ServerProcess(data_dir).start()
     try:
         headers = {"Authorization": f"Bearer {token}"}
-        listed, next_token = {}, None
-        while True:
-            params = {"max_results": 1000, **({"next_token": next_token} if next_token else {})}
-            page = httpx.get(
-                f"{server.url}/v1/collections/{COLLECTION}/faces", params=params, headers=headers
-            ).json()
-            listed.update({f["face_id"]: f["external_image_id"] for f in page["faces"]})
-            next_token = page.get("next_token")
-            if not next_token:
-                break
+        listed = list_faces(server.url, headers, COLLECTION)
         missing = set(acknowledged) - set(listed)
         assert not missing, f"acknowledged faces lost: {sorted(missing)[:5]}"
         # The index agrees with the database: every stored face is found by its own image.
