@@ -54,6 +54,11 @@ def test_a_flood_of_wrong_keys_adds_a_few_small_events(fresh) -> None:
     # Then only what the bucket refills (2 a second) gets a key check; the rest is 429 at once.
     assert statuses.count(401) <= 20 + 2 * elapsed + 1
     assert statuses.count(401) + statuses.count(429) == FLOOD
+    print(
+        f"flood of {FLOOD} wrong keys: {statuses.count(401)} checked, {statuses.count(429)} "
+        f"throttled; ledger +{events_after - events_before} events, "
+        f"+{bytes_after - bytes_before} bytes"
+    )
     assert events_after - events_before <= 12
     assert bytes_after - bytes_before <= 30_000
     # Bounded fields: the 60 kB path is cut, with the SHA-256 of the whole kept.
