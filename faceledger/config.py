@@ -113,6 +113,15 @@ class Settings(BaseSettings):
     refusal_burst: int = Field(
         default=20, ge=1, description="Refused requests a client address may make in a burst."
     )
+    video_jobs: int = Field(
+        default=1, ge=1, le=16, description="Video jobs worked on at once; the rest wait."
+    )
+    max_video_bytes: int = Field(
+        default=10 * 1024**3, gt=0, description="Largest video file accepted, in bytes."
+    )
+    max_video_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="Longest video accepted, in seconds."
+    )
     ledger_witness_urls: str = Field(
         default="",
         description="Comma-separated URLs that each signed ledger checkpoint is POSTed to "

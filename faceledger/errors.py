@@ -38,6 +38,31 @@ class InvalidImageError(FaceledgerError):
         super().__init__(message, code=code)
 
 
+class InvalidVideoError(FaceledgerError):
+    """The file is not a video we accept.
+
+    ``code`` is one of EMPTY, UNSUPPORTED_FORMAT, TRUNCATED, TOO_LARGE, TOO_LONG,
+    TOO_MANY_PIXELS, TOO_SMALL.
+    """
+
+    CODES = frozenset(
+        {
+            "EMPTY",
+            "UNSUPPORTED_FORMAT",
+            "TRUNCATED",
+            "TOO_LARGE",
+            "TOO_LONG",
+            "TOO_MANY_PIXELS",
+            "TOO_SMALL",
+        }
+    )
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in self.CODES:
+            raise ValueError(f"unknown video error code {code!r}")
+        super().__init__(message, code=code)
+
+
 class NoFaceDetected(FaceledgerError):
     code = "NO_FACE_DETECTED"
 
@@ -96,6 +121,12 @@ class LedgerError(FaceledgerError):
 
 class InvalidPaginationToken(InvalidParameterError):
     code = "INVALID_PAGINATION_TOKEN"
+
+
+class IdempotentParameterMismatch(FaceledgerError):
+    """A client request token reused with a different request."""
+
+    code = "IDEMPOTENT_PARAMETER_MISMATCH"
 
 
 class RateLimited(FaceledgerError):

@@ -14,10 +14,19 @@ from faceledger import __version__
 from faceledger.api import errors, rekognition
 from faceledger.api.guard import AddressThrottle, RequestGuard
 from faceledger.api.rekognition.ratelimit import RateLimiter
-from faceledger.api.routes import admin, collections, evaluation, faces, governance, users
+from faceledger.api.routes import (
+    admin,
+    collections,
+    evaluation,
+    faces,
+    governance,
+    users,
+    video,
+)
 from faceledger.config import Settings, get_settings
 from faceledger.memory import limit_arenas
 from faceledger.service import retention
+from faceledger.service import video as video_jobs
 from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request
 from faceledger.service.context import Services
@@ -70,6 +79,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         key_file = ensure_admin_key(app.state.services)
         if key_file is not None:
             log.warning("first start: an admin API key was written to %s (mode 0600)", key_file)
+        resumed = await run_in_threadpool(video_jobs.resume_unfinished, app.state.services)
+        if resumed:
+            log.warning("started again %d video jobs a stopped server left unfinished", resumed)
         hours = app.state.services.settings.retention_interval_hours
         tasks = [asyncio.create_task(_refusal_flush_loop(app.state.services))]
         if hours:
@@ -98,7 +110,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for module in (collections, faces, users, admin, governance, evaluation):
+    for module in (collections, faces, users, admin, governance, evaluation, video):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(rekognition.router)  # Rekognition's wire protocol at POST /

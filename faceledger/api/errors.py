@@ -16,8 +16,10 @@ from faceledger.errors import (
     AuthenticationError,
     DatasetError,
     FaceledgerError,
+    IdempotentParameterMismatch,
     InvalidImageError,
     InvalidParameterError,
+    InvalidVideoError,
     LedgerError,
     NoFaceDetected,
     NotFoundError,
@@ -26,6 +28,7 @@ from faceledger.errors import (
     RateLimited,
     ServiceBusy,
 )
+from faceledger.service.buckets import InvalidS3Object
 
 log = logging.getLogger("faceledger.api")
 
@@ -39,6 +42,9 @@ STATUS: list[tuple[type[FaceledgerError], int]] = [
     (NoFaceDetected, 400),
     (DatasetError, 404),
     (ServiceBusy, 503),
+    (IdempotentParameterMismatch, 409),
+    (InvalidVideoError, 400),
+    (InvalidS3Object, 400),
     (RateLimited, 429),
     (LedgerError, 503),
 ]

@@ -38,7 +38,12 @@ OPERATIONS = (
     "associate_faces",
     "compare_faces",
     "detect_faces",
+    "search_video",  # a collection searched with the people of a stored video
+    "watch_stream",  # a live camera or stream watched for a collection's people
 )
+# No shipped policy allows a live watch: only an admin-defined policy that names its legal
+# basis and review requirement can.
+PHOTO_LIBRARY_OPERATIONS = tuple(op for op in OPERATIONS if op != "watch_stream")
 ONE_TO_MANY = frozenset(
     {"search_faces", "search_faces_by_image", "search_users", "search_users_by_image"}
 )
@@ -217,8 +222,9 @@ DEFAULT_POLICIES: dict[str, Policy] = {
         Policy(
             name="photo-library",
             description="Organising one's own photos with the consent of the people in them: "
-            "1:N search over the key's collections. Thresholds below 80 are raised to 80.",
-            operations=OPERATIONS,
+            "1:N search over the key's collections, in photos and stored videos. Thresholds "
+            "below 80 are raised to 80.",
+            operations=PHOTO_LIBRARY_OPERATIONS,
             min_threshold=80.0,
             raise_to_floor=True,
             max_results=100,
@@ -257,6 +263,7 @@ DEFAULT_POLICIES: dict[str, Policy] = {
                 "search_users",
                 "search_users_by_image",
                 "detect_faces",
+                "search_video",
             ),
             min_threshold=99.0,
             max_results=10,

@@ -184,6 +184,55 @@ class ReviewDecisionRow(Base):
     decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class VideoJobRow(Base):
+    """A stored-video job (face detection or collection search): its request, its progress
+    and its outcome. Results are rows of :class:`VideoResultRow`."""
+
+    __tablename__ = "video_jobs"
+    __table_args__ = (Index("ix_video_jobs_token", "requester_key_id", "client_request_token"),)
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # detect | search
+    status: Mapped[str] = mapped_column(String(16))  # IN_PROGRESS | SUCCEEDED | FAILED
+    status_message: Mapped[str | None] = mapped_column(Text)
+    collection_id: Mapped[str | None] = mapped_column(String(255))
+    video: Mapped[dict] = mapped_column(JSON)  # bucket, name (as asked) and path (resolved)
+    video_sha256: Mapped[str | None] = mapped_column(String(64))
+    parameters: Mapped[dict] = mapped_column(JSON)  # sample rate, thresholds, job tag ...
+    request_sha256: Mapped[str] = mapped_column(String(64))  # for ClientRequestToken
+    client_request_token: Mapped[str | None] = mapped_column(String(64))
+    requester_key_id: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(Text)
+    case: Mapped[str | None] = mapped_column(String(255))
+    legal_basis: Mapped[str | None] = mapped_column(String(32))
+    metadata_: Mapped[dict | None] = mapped_column("metadata", JSON)
+    frames_done: Mapped[int] = mapped_column(Integer, default=0)
+    frames_total: Mapped[int] = mapped_column(Integer, default=0)
+    video_ms_done: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    review_task_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VideoResultRow(Base):
+    """One result of a video job: a face detected at a time, or a person seen at a time with
+    the collection's candidates for them."""
+
+    __tablename__ = "video_results"
+    __table_args__ = (Index("ix_video_results_job", "job_id", "timestamp_ms", "person_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("video_jobs.job_id", ondelete="CASCADE"), index=True
+    )
+    timestamp_ms: Mapped[int] = mapped_column(Integer)
+    person_index: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict] = mapped_column(JSON)  # box, confidence, quality, landmarks, matches
+
+
 class LedgerEventRow(Base):
     __tablename__ = "ledger_events"
 

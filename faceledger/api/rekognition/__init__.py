@@ -20,9 +20,11 @@ from faceledger.errors import (
     AlreadyExistsError,
     AuthenticationError,
     FaceledgerError,
+    IdempotentParameterMismatch,
     InvalidImageError,
     InvalidPaginationToken,
     InvalidParameterError,
+    InvalidVideoError,
     NoFaceDetected,
     NotFoundError,
     PermissionDeniedError,
@@ -40,8 +42,10 @@ from . import sigv4
 from .actions import ACTIONS, Call, InvalidS3Object
 from .ratelimit import RateLimiter
 from .validation import validate
+from .video_actions import VIDEO_ACTIONS
 
 log = logging.getLogger("faceledger.rekognition")
+ACTIONS.update(VIDEO_ACTIONS)
 router = APIRouter()
 TARGET_PREFIX = "RekognitionService"
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -66,6 +70,12 @@ def error_type(error: FaceledgerError, action: str) -> str:
         return "InvalidS3ObjectException"
     if isinstance(error, InvalidPaginationToken):
         return "InvalidPaginationTokenException"
+    if isinstance(error, IdempotentParameterMismatch):
+        return "IdempotentParameterMismatchException"
+    if isinstance(error, InvalidVideoError):
+        return (
+            "VideoTooLargeException" if error.code == "TOO_LARGE" else "InvalidParameterException"
+        )
     if isinstance(error, InvalidParameterError | NoFaceDetected):
         return "InvalidParameterException"
     if isinstance(error, AuthenticationError | PermissionDeniedError):

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from faceledger.api.payload import decode_base64
-from faceledger.errors import FaceledgerError, InvalidImageError, InvalidParameterError
+from faceledger.errors import InvalidImageError, InvalidParameterError
 from faceledger.service import collections, faces, users
+from faceledger.service.buckets import InvalidS3Object, resolve_object
 from faceledger.service.common import Request
 from faceledger.service.context import FACE_MODEL_VERSION, Services
 from faceledger.service.results import Governance
 
 from .shapes import face_detail, stored_face
-
-
-class InvalidS3Object(FaceledgerError):
-    code = "INVALID_S3_OBJECT"
 
 
 @dataclass(frozen=True)
@@ -51,20 +47,9 @@ def read_image_field(services: Services, image: Any) -> bytes:
 
 
 def _read_s3_object(services: Services, s3: Any) -> bytes:
-    root = services.settings.s3_bucket_dir
-    if root is None:
-        raise InvalidS3Object(
-            "S3 objects are not available on this server; send Image.Bytes "
-            "(or configure FACELEDGER_S3_BUCKET_DIR)"
-        )
-    if not isinstance(s3, dict) or not s3.get("Bucket") or not s3.get("Name"):
+    if not isinstance(s3, dict):
         raise InvalidS3Object("S3Object needs Bucket and Name")
-    base = Path(root).resolve()
-    path = (base / str(s3["Bucket"]) / str(s3["Name"])).resolve()
-    if not path.is_relative_to(base) or path == base:
-        raise InvalidS3Object("the S3 object name leaves the bucket directory")
-    if not path.is_file():
-        raise InvalidS3Object(f"no object {s3['Bucket']}/{s3['Name']}")
+    path = resolve_object(services, s3.get("Bucket"), s3.get("Name"))
     if path.stat().st_size > services.settings.max_image_bytes:
         raise InvalidImageError("TOO_LARGE", "the S3 object is larger than the image limit")
     return path.read_bytes()
@@ -389,7 +374,7 @@ def _max(value: Any, default: int) -> int:
     return default if value in (None, 0) else int(value)
 
 
-ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
+ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {  # video actions join in __init__
     "CreateCollection": create_collection,
     "DeleteCollection": delete_collection,
     "ListCollections": list_collections,

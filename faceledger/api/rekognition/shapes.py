@@ -56,6 +56,16 @@ def face_detail(face: DetectedFace, width: int, height: int) -> dict[str, Any]:
     }
 
 
+def stored_match_face(match: dict[str, Any]) -> dict[str, Any]:
+    """A video search candidate's stored face (ids only: its box is in another image)."""
+    out: dict[str, Any] = {"FaceId": match["face_id"], "Confidence": 100.0}
+    if match.get("external_image_id"):
+        out["ExternalImageId"] = match["external_image_id"]
+    if match.get("user_id"):
+        out["UserId"] = match["user_id"]
+    return out
+
+
 def stored_face(record: FaceRecord, model_version: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "FaceId": record.face_id,

@@ -257,6 +257,59 @@ SPECS: dict[str, tuple[dict[str, Check], set[str]]] = {
 }
 
 
+def video(name: str, value: Any) -> None:
+    if not isinstance(value, dict) or set(value) != {"S3Object"}:
+        raise _fail(name, "an object with S3Object (Bucket, Name)", value)
+    image(name, {"S3Object": value["S3Object"]})
+
+
+def notification(name: str, value: Any) -> None:
+    if not isinstance(value, dict) or not isinstance(value.get("SNSTopicArn"), str):
+        raise _fail(name, "an object with SNSTopicArn and RoleArn", value)
+
+
+job_id = text(re.compile(r"^[a-zA-Z0-9-_]{1,64}$"), "a job id from a Start operation")
+job_tag = text(re.compile(r"^[a-zA-Z0-9_.\-:]{1,256}$"), "1-256 letters, digits and '_.-:'")
+SPECS.update(
+    {
+        "StartFaceDetection": (
+            {
+                "Video": video,
+                "ClientRequestToken": client_token,
+                "NotificationChannel": notification,
+                "FaceAttributes": enum(("DEFAULT", "ALL")),
+                "JobTag": job_tag,
+            },
+            {"Video"},
+        ),
+        "GetFaceDetection": (
+            {"JobId": job_id, "MaxResults": integer(1, 1000), "NextToken": token},
+            {"JobId"},
+        ),
+        "StartFaceSearch": (
+            {
+                "Video": video,
+                "ClientRequestToken": client_token,
+                "FaceMatchThreshold": threshold,
+                "CollectionId": collection,
+                "NotificationChannel": notification,
+                "JobTag": job_tag,
+            },
+            {"Video", "CollectionId"},
+        ),
+        "GetFaceSearch": (
+            {
+                "JobId": job_id,
+                "MaxResults": integer(1, 1000),
+                "NextToken": token,
+                "SortBy": enum(("INDEX", "TIMESTAMP")),
+            },
+            {"JobId"},
+        ),
+    }
+)
+
+
 def validate(action: str, body: dict[str, Any]) -> None:
     """Raise InvalidParameterError naming every problem with the request's members."""
     checks, required = SPECS[action]

@@ -1,0 +1,504 @@
+"""Stored-video jobs: find the faces in a video, or search a collection with the people in it.
+
+A job is a database row before it is work: starting one checks the policy, records the start on
+the ledger and queues it; a bounded pool of workers runs the queue (``video_jobs`` at once).
+A worker samples frames at the job's stated rate, detects and embeds faces, follows them across
+frames (:mod:`faceledger.vision.tracking`) and, for a search, searches the collection with each
+person's best faces rather than every frame. Progress is written as it goes; a job can be
+cancelled; one left unfinished by a stopped server is started again from the beginning when
+the server starts (:func:`resume_unfinished`). The end, with the candidates, is a ledger event,
+and under a review policy the candidates open one review task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from faceledger.errors import (
+    FaceledgerError,
+    IdempotentParameterMismatch,
+    InvalidParameterError,
+    NotFoundError,
+)
+from faceledger.imaging.video import VideoLimits, frames, probe
+from faceledger.service.auth import Actor, Role
+from faceledger.service.common import Request, decode_token, encode_token, require_collection
+from faceledger.service.context import Services
+from faceledger.service.faces import DEFAULT_THRESHOLD, _record_search, _search
+from faceledger.service.policy import enforce
+from faceledger.service.results import FaceMatch
+from faceledger.store.schema import VideoJobRow, VideoResultRow, utcnow
+from faceledger.vision.tracking import Tracker
+
+log = logging.getLogger("faceledger.video")
+DEFAULT_SAMPLE_FPS = 5.0
+PROGRESS_EVERY = 10  # frames between progress writes
+MAX_MATCHES_PER_PERSON = 10
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """Where the video is: a resolved local path, and how the caller named it."""
+
+    path: Path
+    bucket: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    job: VideoJobRow
+    results: list[dict[str, Any]]
+    next_token: str | None
+
+
+def start_job(
+    services: Services,
+    request: Request,
+    kind: str,
+    source: VideoSource,
+    *,
+    collection_id: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    sample_fps: float | None = DEFAULT_SAMPLE_FPS,
+    job_tag: str | None = None,
+    client_request_token: str | None = None,
+) -> str:
+    """Queue a job; returns its id. The same ``client_request_token`` with the same request
+    returns the first job's id; with a different request it is refused."""
+    if kind not in ("detect", "search"):
+        raise InvalidParameterError("a video job is 'detect' or 'search'")
+    request.actor.require("faces:search" if kind == "search" else "faces:detect")
+    if sample_fps is not None and not 0.1 <= sample_fps <= 60:
+        raise InvalidParameterError("the sample rate is between 0.1 and 60 frames a second")
+    if kind == "search" and not collection_id:
+        raise InvalidParameterError("a video search needs a collection")
+    parameters = {
+        "sample_fps": sample_fps,
+        "threshold_requested": threshold if kind == "search" else None,
+        "job_tag": job_tag,
+        "role": request.actor.role.value,
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [kind, collection_id, source.bucket, source.name, str(source.path), parameters],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    if client_request_token:
+        existing = _by_token(services, request.actor.key_id, client_request_token)
+        if existing is not None:
+            if existing.request_sha256 != fingerprint:
+                raise IdempotentParameterMismatch(
+                    "this ClientRequestToken was used with a different request"
+                )
+            return existing.job_id
+    operation = "search_video" if kind == "search" else "detect_faces"
+    if collection_id is not None:
+        with services.db.read() as session:
+            require_collection(session, collection_id)
+    decision = enforce(
+        services,
+        request,
+        operation,
+        collection_id=collection_id,
+        threshold=threshold if kind == "search" else None,
+    )
+    metadata = probe(source.path, _limits(services))  # a bad file is refused now, not later
+    parameters["threshold"] = decision.threshold
+    job_id = str(uuid.uuid4())
+    row = VideoJobRow(
+        job_id=job_id,
+        kind=kind,
+        status="IN_PROGRESS",
+        collection_id=collection_id,
+        video={"bucket": source.bucket, "name": source.name, "path": str(source.path)},
+        parameters=parameters,
+        request_sha256=fingerprint,
+        client_request_token=client_request_token,
+        requester_key_id=request.actor.key_id,
+        policy=decision.policy,
+        purpose=request.purpose,
+        case=request.case,
+        legal_basis=decision.legal_basis.value,
+        metadata_=_metadata_json(metadata),
+        frames_total=_expected_frames(metadata, sample_fps),
+        frames_done=0,
+        video_ms_done=0,
+        cancel_requested=False,
+    )
+    with services.write_lock, services.db.write() as session:
+        session.add(row)
+        session.flush()
+        services.ledger.append(
+            session,
+            request.event(
+                "StartFaceSearch" if kind == "search" else "StartFaceDetection",
+                collection_id=collection_id,
+                parameters={
+                    "job_id": job_id,
+                    "video": source.name or source.path.name,
+                    "sample_fps": sample_fps,
+                    "threshold": decision.threshold,
+                    "policy": decision.policy,
+                    "legal_basis": decision.legal_basis.value,
+                },
+            ),
+        )
+    runner(services).submit(job_id)
+    return job_id
+
+
+def get_job(
+    services: Services,
+    request: Request,
+    job_id: str,
+    *,
+    max_results: int = 1000,
+    next_token: str | None = None,
+    sort_by: str = "TIMESTAMP",
+) -> JobPage:
+    """The job with one page of its results, by time or by person."""
+    request.actor.require("faces:read")
+    if not 1 <= max_results <= 1000:
+        raise InvalidParameterError("max results is between 1 and 1000")
+    if sort_by not in ("TIMESTAMP", "INDEX"):
+        raise InvalidParameterError("sort by TIMESTAMP or INDEX")
+    after = decode_token(next_token)
+    offset = int(after) if after is not None and after.isdigit() else 0
+    with services.db.read() as session:
+        job = _job(session, request, job_id)
+        order = (
+            (VideoResultRow.timestamp_ms, VideoResultRow.person_index, VideoResultRow.id)
+            if sort_by == "TIMESTAMP"
+            else (VideoResultRow.person_index, VideoResultRow.timestamp_ms, VideoResultRow.id)
+        )
+        rows = list(
+            session.scalars(
+                select(VideoResultRow)
+                .where(VideoResultRow.job_id == job_id)
+                .order_by(*order)
+                .offset(offset)
+                .limit(max_results + 1)
+            )
+        )
+    more = len(rows) > max_results
+    results = [
+        {"timestamp_ms": r.timestamp_ms, "person_index": r.person_index, **r.body}
+        for r in rows[:max_results]
+    ]
+    return JobPage(job, results, encode_token(str(offset + max_results)) if more else None)
+
+
+def cancel_job(services: Services, request: Request, job_id: str) -> None:
+    with services.write_lock, services.db.write() as session:
+        job = _job(session, request, job_id)
+        if job.status == "IN_PROGRESS":
+            job.cancel_requested = True
+
+
+def resume_unfinished(services: Services) -> int:
+    """Start again every job a stopped server left IN_PROGRESS; returns how many."""
+    with services.db.read() as session:
+        ids = list(
+            session.scalars(select(VideoJobRow.job_id).where(VideoJobRow.status == "IN_PROGRESS"))
+        )
+    for job_id in ids:
+        runner(services).submit(job_id)
+    return len(ids)
+
+
+class JobRunner:
+    """A bounded pool running queued jobs; the queue beyond it waits its turn."""
+
+    def __init__(self, services: Services, workers: int) -> None:
+        self.services = services
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="video-job")
+        self._lock = threading.Lock()
+        self._queued: set[str] = set()
+
+    def submit(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._queued:
+                return
+            self._queued.add(job_id)
+        self._pool.submit(self._run, job_id)
+
+    def _run(self, job_id: str) -> None:
+        try:
+            run_job(self.services, job_id)
+        except Exception:  # a job's failure is recorded on it; the pool goes on
+            log.exception("video job %s failed", job_id)
+        finally:
+            with self._lock:
+                self._queued.discard(job_id)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_runners: dict[int, JobRunner] = {}
+_runners_lock = threading.Lock()
+
+
+def runner(services: Services) -> JobRunner:
+    with _runners_lock:
+        found = _runners.get(id(services))
+        if found is None or found.services is not services:
+            found = _runners[id(services)] = JobRunner(services, services.settings.video_jobs)
+        return found
+
+
+def run_job(services: Services, job_id: str) -> None:
+    """Do the job's work from the beginning (earlier partial results are dropped)."""
+    with services.write_lock, services.db.write() as session:
+        job = session.get(VideoJobRow, job_id)
+        if job is None or job.status != "IN_PROGRESS":
+            return
+        session.execute(delete(VideoResultRow).where(VideoResultRow.job_id == job_id))
+        job.started_at, job.frames_done, job.video_ms_done = utcnow(), 0, 0
+        kind, collection_id, parameters = job.kind, job.collection_id, dict(job.parameters)
+        path = Path(job.video["path"])
+        request = Request(
+            Actor(job.requester_key_id, Role(parameters["role"])),
+            job.purpose,
+            job.case,
+            job.legal_basis,
+        )
+    try:
+        sha = _file_sha256(path)
+        tracker, detections, done = Tracker(), [], 0
+        for frame in frames(path, parameters["sample_fps"], _limits(services)):
+            faces = services.engine.analyze(frame.rgb)
+            people = tracker.update(frame.timestamp_ms, faces)
+            detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
+            done += 1
+            if done % PROGRESS_EVERY == 0 and not _progress(services, job_id, done, frame):
+                return  # cancelled
+        results, matches = _results(services, kind, collection_id, parameters, tracker, detections)
+        _finish(services, request, job_id, sha, done, results, matches, parameters)
+    except FaceledgerError as error:
+        _fail(services, request, job_id, error.message)
+
+
+def _results(
+    services: Services,
+    kind: str,
+    collection_id: str | None,
+    parameters: dict[str, Any],
+    tracker: Tracker,
+    detections: list,
+) -> tuple[list[tuple[int, int, dict]], list[FaceMatch]]:
+    """(timestamp, person, body) rows, and for a search every candidate found."""
+    per_person: dict[int, list[FaceMatch]] = {}
+    if kind == "search":
+        assert collection_id is not None
+        for track in tracker.tracks:
+            best: dict[str, FaceMatch] = {}
+            for sighting in track.best:
+                assert sighting.face.embedding is not None
+                found = _search(
+                    services,
+                    collection_id,
+                    sighting.face.embedding,
+                    parameters["threshold"],
+                    MAX_MATCHES_PER_PERSON,
+                )
+                for m in found:
+                    if m.face.face_id not in best or m.similarity > best[m.face.face_id].similarity:
+                        best[m.face.face_id] = m
+            per_person[track.index] = sorted(best.values(), key=lambda m: -m.similarity)[
+                :MAX_MATCHES_PER_PERSON
+            ]
+    rows = []
+    for timestamp, person, face in detections:
+        body: dict[str, Any] = {"face": _face_json(face)}
+        if kind == "search":
+            body["matches"] = [_match_json(m) for m in per_person.get(person, [])]
+        rows.append((timestamp, person, body))
+    merged: dict[str, FaceMatch] = {}
+    for found in per_person.values():
+        for m in found:
+            if m.face.face_id not in merged or m.similarity > merged[m.face.face_id].similarity:
+                merged[m.face.face_id] = m
+    return rows, sorted(merged.values(), key=lambda m: -m.similarity)
+
+
+def _finish(
+    services: Services,
+    request: Request,
+    job_id: str,
+    sha: str,
+    done: int,
+    rows: list[tuple[int, int, dict]],
+    matches: list[FaceMatch],
+    parameters: dict[str, Any],
+) -> None:
+    with services.db.read() as session:
+        job = session.get(VideoJobRow, job_id)
+        assert job is not None
+        kind, collection_id, policy = job.kind, job.collection_id, job.policy
+    ticket_id = None
+    if kind == "search":
+        assert collection_id is not None
+        decision = enforce(
+            services,
+            request,
+            "search_video",
+            collection_id=collection_id,
+            threshold=parameters["threshold_requested"],
+        )
+        _, governance = _record_search(
+            services,
+            request,
+            "GetFaceSearch",
+            collection_id,
+            (parameters["threshold_requested"], decision),
+            MAX_MATCHES_PER_PERSON,
+            matches,
+            image_sha256=sha,
+            job_id=job_id,
+        )
+        ticket_id = governance.review.task_id if governance.review else None
+        status = "unconfirmed" if ticket_id else "candidate"
+        for _, _, body in rows:
+            for match in body.get("matches", []):
+                match["status"] = status
+    with services.write_lock, services.db.write() as session:
+        job = session.get(VideoJobRow, job_id)
+        assert job is not None
+        session.add_all(
+            VideoResultRow(job_id=job_id, timestamp_ms=t, person_index=p, body=b)
+            for t, p, b in rows
+        )
+        job.status, job.finished_at, job.frames_done = "SUCCEEDED", utcnow(), done
+        job.video_ms_done = int((job.metadata_ or {}).get("duration_ms", 0))
+        job.video_sha256, job.review_task_id = sha, ticket_id
+        services.ledger.append(
+            session,
+            request.event(
+                "VideoJobFinished",
+                collection_id=collection_id,
+                image_sha256=sha,
+                parameters={"job_id": job_id, "kind": kind, "policy": policy},
+                results={
+                    "frames": done,
+                    "faces": len(rows),
+                    "persons": len({p for _, p, _ in rows}),
+                    "candidates": [[m.face.face_id, round(m.similarity, 4)] for m in matches],
+                    "review_task_id": ticket_id,
+                },
+            ),
+        )
+
+
+def _fail(services: Services, request: Request, job_id: str, message: str) -> None:
+    with services.write_lock, services.db.write() as session:
+        job = session.get(VideoJobRow, job_id)
+        if job is None:
+            return
+        job.status, job.status_message, job.finished_at = "FAILED", message, utcnow()
+        services.ledger.append(
+            session,
+            request.event(
+                "VideoJobFinished",
+                collection_id=job.collection_id,
+                parameters={"job_id": job_id, "kind": job.kind, "policy": job.policy},
+                outcome="failed",
+                results={"reason": message[:500], "frames": job.frames_done},
+            ),
+        )
+
+
+def _progress(services: Services, job_id: str, done: int, frame: Any) -> bool:
+    """Write progress; False when the job was cancelled (and is now marked FAILED)."""
+    with services.write_lock, services.db.write() as session:
+        job = session.get(VideoJobRow, job_id)
+        if job is None:
+            return False
+        job.frames_done, job.video_ms_done = done, frame.timestamp_ms
+        if job.cancel_requested:
+            job.status, job.finished_at = "FAILED", utcnow()
+            job.status_message = f"cancelled after {done} frames ({frame.timestamp_ms} ms)"
+            return False
+    return True
+
+
+def _job(session: Any, request: Request, job_id: str) -> VideoJobRow:
+    job = session.get(VideoJobRow, job_id)
+    # Jobs are their requester's (and the local CLI's): another key cannot read or cancel them.
+    if job is None or (
+        request.actor.role is not Role.LOCAL and job.requester_key_id != request.actor.key_id
+    ):
+        raise NotFoundError(f"no video job {job_id}")
+    return job
+
+
+def _by_token(services: Services, key_id: str, token: str) -> VideoJobRow | None:
+    with services.db.read() as session:
+        return session.scalars(
+            select(VideoJobRow).where(
+                VideoJobRow.requester_key_id == key_id,
+                VideoJobRow.client_request_token == token,
+            )
+        ).first()
+
+
+def _limits(services: Services) -> VideoLimits:
+    s = services.settings
+    return VideoLimits(max_bytes=s.max_video_bytes, max_seconds=s.max_video_seconds)
+
+
+def _metadata_json(metadata: Any) -> dict[str, Any]:
+    return {k: getattr(metadata, k) for k in metadata.__dataclass_fields__}
+
+
+def _expected_frames(metadata: Any, sample_fps: float | None) -> int:
+    seconds = metadata.duration_ms / 1000
+    if sample_fps is None:
+        return metadata.frames or round(seconds * metadata.frame_rate)
+    return max(1, int(seconds * sample_fps) + 1)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _face_json(face: Any) -> dict[str, Any]:
+    q = face.quality
+    return {
+        "box": {
+            "left": face.box.left,
+            "top": face.box.top,
+            "width": face.box.width,
+            "height": face.box.height,
+        },
+        "confidence": face.confidence,
+        "landmarks": [[p.x, p.y] for p in face.landmarks],
+        "pose": {"yaw": q.pose.yaw, "pitch": q.pose.pitch, "roll": q.pose.roll},
+        "quality": {"brightness": q.brightness, "sharpness": q.sharpness},
+    }
+
+
+def _match_json(match: FaceMatch) -> dict[str, Any]:
+    return {
+        "face_id": match.face.face_id,
+        "external_image_id": match.face.external_image_id,
+        "user_id": match.face.user_id,
+        "similarity": match.similarity,
+        "false_match_rate": match.false_match_rate,
+    }
