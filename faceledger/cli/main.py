@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from faceledger.cli import audit, collections, evaluate, faces, governance, models, server
+from faceledger.cli import (
+    audit,
+    collections,
+    evaluate,
+    faces,
+    governance,
+    models,
+    server,
+    video,
+)
 
 app = typer.Typer(
     help="faceledger: self-hosted face recognition that can be held to account.",
@@ -29,6 +38,7 @@ app.add_typer(governance.review_app, name="review")
 app.add_typer(governance.retention_app, name="retention")
 app.add_typer(governance.report_app, name="report")
 app.command()(governance.erase)
+app.add_typer(video.app, name="video")
 
 
 def run() -> None:
