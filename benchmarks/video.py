@@ -1,0 +1,152 @@
+"""Video: real-time factor and recall, side by side with the peer's way, in one run.
+
+    python benchmarks/video.py [--clips a.mp4,b.mp4] [--seconds 30] [--no-reference]
+
+For each clip in ../shared/data/videos (or --clips), over its first --seconds:
+- faceledger's job pipeline (sampled frames -> detect and embed -> track), at 5 frames a second
+  and at every frame: seconds of processing per second of video (the real-time factor; below
+  1.0 is faster than the footage plays), on this machine's cores;
+- the peer's way (face_recognition on each sampled frame: HOG at upsample 1, every face
+  embedded and compared with a gallery), at 5 frames a second, as a ratio;
+- recall against an exhaustive reference: every frame through the MMOD CNN at upsample 1 (no
+  pixel budget), its faces tracked; the share of those people (tracks) the default job also
+  finds, and how many per-frame reference detections the sampling skipped; faces under 40 px
+  reported apart.
+Results also go to out/video.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from faceledger.config import get_settings
+from faceledger.imaging.video import frames, probe
+from faceledger.vision import FaceEngine
+from faceledger.vision.tracking import Tracker
+
+
+def _frames_until(path: Path, fps: float | None, seconds: float):
+    try:
+        for frame in frames(path, fps):
+            if frame.timestamp_ms > seconds * 1000:
+                return
+            yield frame
+    except Exception as error:  # a clip that ends early still has its frames measured
+        print(f"  ({path.name}: {error})", file=sys.stderr)
+
+
+def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: float):
+    decoded = list(_frames_until(path, fps, seconds))
+    started = time.perf_counter()
+    tracker = Tracker()
+    sightings = []
+    for frame in decoded:
+        faces = engine.analyze(frame.rgb)
+        people = tracker.update(frame.timestamp_ms, faces)
+        sightings += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
+    return time.perf_counter() - started, decoded, tracker, sightings
+
+
+def peer_run(path: Path, seconds: float, gallery: list[np.ndarray]) -> float | None:
+    try:
+        import face_recognition
+    except ImportError:
+        return None
+    decoded = list(_frames_until(path, 5.0, seconds))
+    started = time.perf_counter()
+    for frame in decoded:
+        boxes = face_recognition.face_locations(frame.rgb, number_of_times_to_upsample=1)
+        for encoding in face_recognition.face_encodings(frame.rgb, boxes):
+            face_recognition.compare_faces(gallery, encoding)
+    return time.perf_counter() - started
+
+
+def reference(engine: FaceEngine, path: Path, seconds: float):
+    """Every frame, the CNN at upsample 1 without a budget, tracked."""
+    tracker = Tracker()
+    detections = []
+    for frame in _frames_until(path, None, seconds):
+        found = engine._run_cnn(frame.rgb, 1)
+        faces = [engine._locate(frame.rgb, box, score, name)[0] for box, score, name in found]
+        faces = engine.embed_many([(frame.rgb, faces)])[0] if faces else []
+        people = tracker.update(frame.timestamp_ms, faces)
+        detections += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
+    return tracker, detections
+
+
+def recall(ref_tracker, ref_detections, job_sightings) -> dict:
+    by_time: dict[int, list] = {}
+    for t, _, box in job_sightings:
+        by_time.setdefault(t, []).append(box)
+    found_tracks, small_missed, big_missed = set(), 0, 0
+    skipped = 0
+    for t, person, box in ref_detections:
+        boxes = by_time.get(t)
+        if boxes is None:
+            skipped += 1
+            continue
+        if any(box.iou(b) >= 0.3 for b in boxes):
+            found_tracks.add(person)
+    tracks = ref_tracker.tracks
+    for track in tracks:
+        if track.index not in found_tracks:
+            size = max(s.face.box.width for s in track.sightings)
+            small_missed += size < 40
+            big_missed += size >= 40
+    return {
+        "reference_people": len(tracks),
+        "found": len(found_tracks),
+        "recall": round(len(found_tracks) / len(tracks), 3) if tracks else None,
+        "missed_under_40px": small_missed,
+        "missed_40px_or_more": big_missed,
+        "reference_detections": len(ref_detections),
+        "detections_on_frames_not_sampled": skipped,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    folder = get_settings().eval_data / "videos"
+    parser.add_argument(
+        "--clips",
+        default="facenet-pytorch-video.mp4,short_hamilton_clip.mp4,one-by-one-person-detection.mp4",
+    )
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("out/video.json"))
+    args = parser.parse_args()
+    engine = FaceEngine(cnn_fallback=True)
+    cnn = FaceEngine(detector="cnn", upsample=1)
+    rows = []
+    for name in args.clips.split(","):
+        path = folder / name
+        meta = probe(path)
+        seconds = min(args.seconds, meta.duration_ms / 1000)
+        row: dict = {"clip": name, "size": f"{meta.width}x{meta.height}", "seconds": seconds}
+        took, _, tracker, sightings = faceledger_run(engine, path, 5.0, seconds)
+        row["faceledger_5fps_rtf"] = round(took / seconds, 3)
+        row["people_5fps"] = len(tracker.tracks)
+        took_all, _, _, _ = faceledger_run(engine, path, None, seconds)
+        row["faceledger_every_frame_rtf"] = round(took_all / seconds, 3)
+        gallery = [t.descriptor for t in tracker.tracks if t.descriptor is not None][:20]
+        peer = peer_run(path, seconds, gallery or [np.zeros(128)])
+        if peer is not None:
+            row["face_recognition_5fps_rtf"] = round(peer / seconds, 3)
+            row["ratio_5fps"] = round(peer / took, 2)
+        if not args.no_reference:
+            ref_tracker, ref_detections = reference(cnn, path, seconds)
+            row["recall_vs_cnn_every_frame"] = recall(ref_tracker, ref_detections, sightings)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
