@@ -46,8 +46,10 @@ def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: f
     started = time.perf_counter()
     tracker = Tracker()
     sightings = []
-    for frame in decoded:
-        faces = engine.analyze(frame.rgb)
+    every = max(1, round(fps or 25))
+    for number, frame in enumerate(decoded):
+        # As the video jobs do: the CNN fallback on at most one sampled frame a second.
+        faces = engine.analyze(frame.rgb, cnn_fallback=number % every == 0)
         people = tracker.update(frame.timestamp_ms, faces)
         sightings += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
     return time.perf_counter() - started, decoded, tracker, sightings

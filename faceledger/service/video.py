@@ -2,7 +2,9 @@
 
 A job is a database row before it is work: starting one checks the policy, records the start on
 the ledger and queues it; a bounded pool of workers runs the queue (``video_jobs`` at once).
-A worker samples frames at the job's stated rate, detects and embeds faces, follows them across
+A worker samples frames at the job's stated rate, detects (HOG; the CNN fallback that single
+images get on every faceless image runs on at most one sampled frame a second here, since a
+face missed in one frame is usually found in the next) and embeds faces, follows them across
 frames (:mod:`faceledger.vision.tracking`) and, for a search, searches the collection with each
 person's best faces rather than every frame. Progress is written as it goes; a job can be
 cancelled; one left unfinished by a stopped server is started again from the beginning when
@@ -268,6 +270,7 @@ def run_job(services: Services, job_id: str) -> None:
         session.execute(delete(VideoResultRow).where(VideoResultRow.job_id == job_id))
         job.started_at, job.frames_done, job.video_ms_done = utcnow(), 0, 0
         kind, collection_id, parameters = job.kind, job.collection_id, dict(job.parameters)
+        job_metadata = dict(job.metadata_ or {})
         path = Path(job.video["path"])
         request = Request(
             Actor(job.requester_key_id, Role(parameters["role"])),
@@ -278,8 +281,11 @@ def run_job(services: Services, job_id: str) -> None:
     try:
         sha = _file_sha256(path)
         tracker, detections, done = Tracker(), [], 0
+        fallback_every = _fallback_every(parameters["sample_fps"], job_metadata)
         for frame in frames(path, parameters["sample_fps"], _limits(services)):
-            faces = services.engine.analyze(frame.rgb)
+            # The CNN fallback (turned faces HOG misses) once a second of video, not per frame.
+            fallback = done % fallback_every == 0
+            faces = services.engine.analyze(frame.rgb, cnn_fallback=fallback)
             people = tracker.update(frame.timestamp_ms, faces)
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
@@ -468,6 +474,11 @@ def _expected_frames(metadata: Any, sample_fps: float | None) -> int:
     if sample_fps is None:
         return metadata.frames or round(seconds * metadata.frame_rate)
     return max(1, int(seconds * sample_fps) + 1)
+
+
+def _fallback_every(sample_fps: float | None, metadata: dict[str, Any]) -> int:
+    rate = sample_fps or metadata.get("frame_rate") or 1.0
+    return max(1, round(rate))
 
 
 def _file_sha256(path: Path) -> str:

@@ -191,11 +191,14 @@ class FaceEngine:
         vectors = iter(self._describe(chips))
         return [[f.with_embedding(next(vectors)) for f in here] for here in located]
 
-    def analyze(self, image: ImageInput) -> list[Face]:
-        """Detect and embed every face, largest first."""
-        return self.analyze_many([image])[0]
+    def analyze(self, image: ImageInput, *, cnn_fallback: bool | None = None) -> list[Face]:
+        """Detect and embed every face, largest first. ``cnn_fallback`` overrides the engine's
+        setting for this call (video turns it off: neighbouring frames find the face)."""
+        return self.analyze_many([image], cnn_fallback=cnn_fallback)[0]
 
-    def analyze_many(self, images: Iterable[ImageInput]) -> list[list[Face]]:
+    def analyze_many(
+        self, images: Iterable[ImageInput], *, cnn_fallback: bool | None = None
+    ) -> list[list[Face]]:
         """:meth:`analyze` for many images: decoded and detected on ``threads`` threads while
         the faces found so far are embedded in batches."""
         images = list(images)
@@ -203,7 +206,7 @@ class FaceEngine:
         pending: list[tuple[int, Face, np.ndarray]] = []
 
         def detect(image: ImageInput) -> list[tuple[Face, np.ndarray]]:
-            return self._detect_with_chips(self.load(image))
+            return self._detect_with_chips(self.load(image), cnn_fallback)
 
         def embed_pending() -> None:
             vectors = self._describe([chip for _, _, chip in pending])
@@ -232,12 +235,15 @@ class FaceEngine:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _detect_with_chips(self, rgb: np.ndarray) -> list[tuple[Face, np.ndarray]]:
+    def _detect_with_chips(
+        self, rgb: np.ndarray, cnn_fallback: bool | None = None
+    ) -> list[tuple[Face, np.ndarray]]:
+        fallback = self.cnn_fallback if cnn_fallback is None else cnn_fallback
         if self.detector == "cnn":
             found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS)
         else:
             found = self._within_budget(rgb, self._run_hog, HOG_MAX_PIXELS)
-            if not found and self.cnn_fallback:
+            if not found and fallback and self._cnn is not None:
                 found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS, min_upsample=1)
         found.sort(key=lambda item: -item[0].area)
         return [self._locate(rgb, box, score, name) for box, score, name in found]
