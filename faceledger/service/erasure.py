@@ -21,6 +21,7 @@ from faceledger.governance.ledger import canonical_json
 from faceledger.governance.signing import signature_valid
 from faceledger.service.common import Request
 from faceledger.service.context import Services
+from faceledger.service.video import forget_video_matches
 from faceledger.store.schema import (
     ConsentRow,
     FaceRow,
@@ -81,6 +82,7 @@ def erase_subject(
         session.execute(delete(ReviewCandidateRow).where(ReviewCandidateRow.id.in_(candidates)))
         session.execute(delete(ConsentRow).where(ConsentRow.consent_id.in_(consent_ids)))
         session.execute(delete(FaceRow).where(FaceRow.face_id.in_(face_ids)))
+        video_matches = forget_video_matches(session, set(face_ids))
         for collection_id, uid in users:
             session.execute(
                 delete(UserRow).where(
@@ -104,6 +106,7 @@ def erase_subject(
                     "users": len(users),
                     "consents": len(consent_ids),
                     "review_candidates": len(candidates),
+                    "video_matches": video_matches,
                 },
             ),
         )
@@ -123,6 +126,7 @@ def erase_subject(
             "users": [{"collection_id": c, "user_id": u} for c, u in users],
             "consent_records": sorted(consent_ids),
             "review_candidates": len(candidates),
+            "video_search_matches": video_matches,
         },
         "kept": "the ledger's records of earlier uses (ids and scores, no biometric data); "
         "the ledger names this erasure by the subject's SHA-256 only",

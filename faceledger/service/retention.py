@@ -22,6 +22,7 @@ from faceledger.errors import InvalidParameterError
 from faceledger.service.common import Request, require_collection
 from faceledger.service.context import Services
 from faceledger.service.policy import all_policies
+from faceledger.service.video import expire_jobs
 from faceledger.store.feed import prune_changes
 from faceledger.store.schema import (
     CollectionRow,
@@ -38,6 +39,7 @@ class RetentionRun:
     ran_at: dt.datetime
     deleted_faces: dict[str, list[str]] = field(default_factory=dict)  # by collection
     deleted_review_tasks: list[str] = field(default_factory=list)
+    deleted_video_jobs: list[str] = field(default_factory=list)
 
     @property
     def face_count(self) -> int:
@@ -120,8 +122,13 @@ def run_retention(
             delete(ReviewTaskRow).where(ReviewTaskRow.task_id.in_(run.deleted_review_tasks))
         )
         # Housekeeping, not a use: the index feed keeps its newest changes only.
+        run.deleted_video_jobs = expire_jobs(
+            session,
+            now,
+            {name: p.retention.search_records_days for name, p in policies.items()},
+        )
         prune_changes(session)
-        if not (record_empty or due_faces or run.deleted_review_tasks):
+        if not (record_empty or due_faces or run.deleted_review_tasks or run.deleted_video_jobs):
             return run
         services.ledger.append(
             session,
@@ -131,6 +138,7 @@ def run_retention(
                 results={
                     "deleted_faces": run.deleted_faces,
                     "deleted_review_tasks": run.deleted_review_tasks,
+                    "deleted_video_jobs": run.deleted_video_jobs,
                 },
             ),
         )

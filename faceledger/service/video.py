@@ -14,6 +14,7 @@ and under a review policy the candidates open one review task.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -39,7 +40,7 @@ from faceledger.service.context import Services
 from faceledger.service.faces import DEFAULT_THRESHOLD, _record_search, _search
 from faceledger.service.policy import enforce
 from faceledger.service.results import FaceMatch
-from faceledger.store.schema import VideoJobRow, VideoResultRow, utcnow
+from faceledger.store.schema import VideoJobRow, VideoResultRow, as_utc, utcnow
 from faceledger.vision.tracking import Tracker
 
 log = logging.getLogger("faceledger.video")
@@ -406,6 +407,38 @@ def _finish(
                 },
             ),
         )
+
+
+def forget_video_matches(session: Any, face_ids: set[str]) -> int:
+    """Inside an erasure: drop the erased faces from every video result's candidates (the
+    sightings stay: they are of someone in the video, not of the erased subject's face)."""
+    if not face_ids:
+        return 0
+    removed = 0
+    rows = session.scalars(
+        select(VideoResultRow).join(VideoJobRow).where(VideoJobRow.kind == "search")
+    )
+    for row in rows:
+        matches = row.body.get("matches", [])
+        kept = [m for m in matches if m["face_id"] not in face_ids]
+        if len(kept) != len(matches):
+            removed += len(matches) - len(kept)
+            row.body = {**row.body, "matches": kept}
+    return removed
+
+
+def expire_jobs(session: Any, now: Any, days_for_policy: dict[str, int | None]) -> list[str]:
+    """Inside a retention run: delete finished jobs (with their results) older than their
+    policy's search-record period; returns their ids."""
+    expired = []
+    for job in session.scalars(select(VideoJobRow).where(VideoJobRow.status != "IN_PROGRESS")):
+        days = days_for_policy.get(job.policy)
+        if days is not None and as_utc(job.created_at) + dt.timedelta(days=days) <= now:
+            expired.append(job.job_id)
+    if expired:
+        session.execute(delete(VideoResultRow).where(VideoResultRow.job_id.in_(expired)))
+        session.execute(delete(VideoJobRow).where(VideoJobRow.job_id.in_(expired)))
+    return expired
 
 
 def _fail(services: Services, request: Request, job_id: str, message: str) -> None:

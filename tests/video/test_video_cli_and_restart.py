@@ -108,3 +108,44 @@ def test_a_job_can_be_cancelled(tmp_path) -> None:
         assert job.frames_done < 105
     finally:
         services.close()
+
+
+def test_erasure_and_retention_reach_video_results(tmp_path) -> None:
+    import datetime as dt
+
+    from faceledger.service import collections, erasure, faces, policy, retention
+    from tests.api.conftest import TEST_POLICY
+
+    clip = require(DATA / "videos" / FACENET)
+    services = Services.open(Settings(data_dir=tmp_path))
+    request = Request(Actor("cli:test", Role.LOCAL, policy="test-open"), purpose="video test")
+    try:
+        policy.put_policy(
+            services, request, {**TEST_POLICY, "retention": {"search_records_days": 30}}
+        )
+        collections.create_collection(services, request, "cast")
+        faces.index_faces(
+            services,
+            request,
+            "cast",
+            frame_jpeg(FACENET, 1000),
+            external_image_id="subject",
+            max_faces=10,
+        )
+        job_id = video.start_job(
+            services, request, "search", video.VideoSource(clip), collection_id="cast"
+        )
+        while video.get_job(services, request, job_id).job.status == "IN_PROGRESS":
+            time.sleep(0.3)
+        before = video.get_job(services, request, job_id).results
+        assert any(r["matches"] for r in before)
+        receipt = erasure.erase_subject(services, request, external_image_id="subject")["receipt"]
+        assert receipt["removed"]["video_search_matches"] == sum(len(r["matches"]) for r in before)
+        after = video.get_job(services, request, job_id).results
+        assert len(after) == len(before) and not any(r["matches"] for r in after)
+        run = retention.run_retention(
+            services, request, dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+        )
+        assert run.deleted_video_jobs == [job_id]
+    finally:
+        services.close()
