@@ -6,11 +6,12 @@ Environment variables are the field names upper-cased with the ``FACELEDGER_`` p
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -122,11 +123,32 @@ class Settings(BaseSettings):
     max_video_seconds: float = Field(
         default=6 * 3600.0, gt=0, description="Longest video accepted, in seconds."
     )
+    sns_webhooks: str = Field(
+        default="",
+        description='Rekognition NotificationChannel topics as webhooks, JSON: {"<SNS topic ARN>": '
+        '{"url": "<https://...>", "secret": "<HMAC key>"}}. Unmapped topics are refused.',
+    )
     ledger_witness_urls: str = Field(
         default="",
         description="Comma-separated URLs that each signed ledger checkpoint is POSTed to "
         "(JSON), so copies of the heads exist beyond this machine.",
     )
+
+    @field_validator("sns_webhooks")
+    @classmethod
+    def _webhooks_are_json(cls, value: str) -> str:
+        if value.strip():
+            parsed = json.loads(value)
+            if not isinstance(parsed, dict) or not all(
+                isinstance(v, dict) and isinstance(v.get("url"), str) and v.get("secret")
+                for v in parsed.values()
+            ):
+                raise ValueError('expected {"<topic ARN>": {"url": ..., "secret": ...}, ...}')
+        return value
+
+    @property
+    def webhooks(self) -> dict[str, dict[str, str]]:
+        return json.loads(self.sns_webhooks) if self.sns_webhooks.strip() else {}
 
     @property
     def accepted_regions(self) -> frozenset[str]:

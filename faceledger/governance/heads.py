@@ -13,22 +13,16 @@ witness URLs where configured.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import queue
 import re
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from faceledger.delivery import Courier, Delivery
 from faceledger.errors import LedgerError
 
-log = logging.getLogger("faceledger.ledger")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -114,56 +108,16 @@ class AnchorFile:
 
 class Witnesses:
     """POSTs heads to witness URLs from a background thread, so appends never wait on the
-    network; each POST is tried a few times, and failures are logged, not raised."""
-
-    ATTEMPTS = 3
+    network (:class:`faceledger.delivery.Courier`)."""
 
     def __init__(self, urls: Iterable[str], timeout: float = 5.0) -> None:
         self.urls = [u for u in urls if u]
-        self.timeout = timeout
-        self._queue: queue.Queue[SignedHead | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self.delivered = 0
-        self.failed = 0
+        self.courier = Courier(timeout)
 
     def publish(self, heads: Iterable[SignedHead]) -> None:
-        if not self.urls:
-            return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="ledger-witness", daemon=True)
-            self._thread.start()
         for head in heads:
-            self._queue.put(head)
+            for url in self.urls:
+                self.courier.send(Delivery(url, head.to_json().encode()))
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait (up to ``timeout`` seconds) until every queued head was sent or given up on."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def _run(self) -> None:
-        while True:
-            head = self._queue.get()
-            try:
-                if head is not None:
-                    for url in self.urls:
-                        self._post(url, head)
-            finally:
-                self._queue.task_done()
-
-    def _post(self, url: str, head: SignedHead) -> None:
-        body = head.to_json().encode()
-        for attempt in range(self.ATTEMPTS):
-            request = urllib.request.Request(
-                url, body, {"Content-Type": "application/json"}, method="POST"
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    if 200 <= response.status < 300:
-                        self.delivered += 1
-                        return
-            except (OSError, urllib.error.URLError) as error:
-                if attempt == self.ATTEMPTS - 1:
-                    log.warning("ledger witness %s did not take head %d: %s", url, head.seq, error)
-            time.sleep(0.2 * (attempt + 1))
-        self.failed += 1
+        self.courier.flush(timeout)

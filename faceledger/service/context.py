@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceledger.config import Settings
+from faceledger.delivery import Courier
 from faceledger.governance.heads import AnchorFile, Witnesses
 from faceledger.governance.ledger import Event, Ledger
 from faceledger.governance.secrets import SecretBox
@@ -33,6 +34,7 @@ class Services:
     secrets: SecretBox
     gate: EngineGate
     refusals: RefusalLog = field(init=False)
+    courier: Courier = field(init=False)  # webhooks (job completions)
     # Serialises this process's writers before the database does (SQLite's BEGIN IMMEDIATE
     # does it across processes), so threads queue here instead of on a busy timeout.
     write_lock: threading.RLock = field(default_factory=threading.RLock)
@@ -65,6 +67,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.refusals = RefusalLog(self._append_events)
+        self.courier = Courier()
 
     def _append_events(self, events: list[Event]) -> None:
         with self.write_lock, self.db.write() as session:
@@ -77,4 +80,5 @@ class Services:
         the chain signs."""
         self.refusals.flush(everything=True)
         self.ledger.close()
+        self.courier.flush()
         self.db.close()

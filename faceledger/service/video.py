@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from faceledger.delivery import Delivery
 from faceledger.errors import (
     FaceledgerError,
     IdempotentParameterMismatch,
@@ -76,6 +77,7 @@ def start_job(
     sample_fps: float | None = DEFAULT_SAMPLE_FPS,
     job_tag: str | None = None,
     client_request_token: str | None = None,
+    notify_topic: str | None = None,
 ) -> str:
     """Queue a job; returns its id. The same ``client_request_token`` with the same request
     returns the first job's id; with a different request it is refused."""
@@ -91,7 +93,14 @@ def start_job(
         "threshold_requested": threshold if kind == "search" else None,
         "job_tag": job_tag,
         "role": request.actor.role.value,
+        "notify_topic": notify_topic,
     }
+    if notify_topic is not None and notify_topic not in services.settings.webhooks:
+        raise InvalidParameterError(
+            f"the SNS topic {notify_topic[:200]!r} is not mapped to a webhook on this server "
+            "(FACELEDGER_SNS_WEBHOOKS); leave NotificationChannel out and poll, or ask the "
+            "administrator to map it"
+        )
     fingerprint = hashlib.sha256(
         json.dumps(
             [kind, collection_id, source.bucket, source.name, str(source.path), parameters],
@@ -407,6 +416,8 @@ def _finish(
                 },
             ),
         )
+        finished = job
+    _notify(services, finished)
 
 
 def forget_video_matches(session: Any, face_ids: set[str]) -> int:
@@ -441,6 +452,25 @@ def expire_jobs(session: Any, now: Any, days_for_policy: dict[str, int | None]) 
     return expired
 
 
+def _notify(services: Services, job: VideoJobRow) -> None:
+    """Rekognition's completion message, to the webhook the job's SNS topic is mapped to."""
+    topic = job.parameters.get("notify_topic")
+    hook = services.settings.webhooks.get(topic) if topic else None
+    if hook is None:
+        return
+    message = {
+        "JobId": job.job_id,
+        "Status": job.status,
+        "API": "StartFaceSearch" if job.kind == "search" else "StartFaceDetection",
+        "Timestamp": int(utcnow().timestamp() * 1000),
+        "Video": {"S3ObjectName": job.video.get("name"), "S3Bucket": job.video.get("bucket")},
+    }
+    if job.parameters.get("job_tag"):
+        message["JobTag"] = job.parameters["job_tag"]
+    body = json.dumps({"Type": "Notification", "TopicArn": topic, "Message": json.dumps(message)})
+    services.courier.send(Delivery(hook["url"], body.encode(), hook["secret"].encode()))
+
+
 def _fail(services: Services, request: Request, job_id: str, message: str) -> None:
     with services.write_lock, services.db.write() as session:
         job = session.get(VideoJobRow, job_id)
@@ -457,6 +487,7 @@ def _fail(services: Services, request: Request, job_id: str, message: str) -> No
                 results={"reason": message[:500], "frames": job.frames_done},
             ),
         )
+    _notify(services, job)
 
 
 def _progress(services: Services, job_id: str, done: int, frame: Any) -> bool:
@@ -469,8 +500,11 @@ def _progress(services: Services, job_id: str, done: int, frame: Any) -> bool:
         if job.cancel_requested:
             job.status, job.finished_at = "FAILED", utcnow()
             job.status_message = f"cancelled after {done} frames ({frame.timestamp_ms} ms)"
-            return False
-    return True
+            cancelled = job
+        else:
+            return True
+    _notify(services, cancelled)
+    return False
 
 
 def _job(session: Any, request: Request, job_id: str) -> VideoJobRow:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
+import json
 import shutil
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from PIL import Image
@@ -15,6 +20,31 @@ from tests.conftest import DATA, require
 from tests.rekognition.conftest import Server
 
 VIDEOS = DATA / "videos"
+ROLE = "arn:aws:iam::123456789012:role/rekognition"
+
+
+class Collector:
+    """A webhook receiver on a loopback port: (body, signature header) of each POST."""
+
+    def __init__(self) -> None:
+        received: list[tuple[bytes, str]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((body, self.headers.get("X-Faceledger-Signature", "")))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.received = received
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/rekognition"
+
+
 FACENET = "facenet-pytorch-video.mp4"
 HAMILTON = "short_hamilton_clip.mp4"
 
@@ -29,7 +59,13 @@ def server(tmp_path_factory):
     # Cut at a tenth: its index still declares 139 s, its frames stop after about 14.
     data = (VIDEOS / "one-by-one-person-detection.mp4").read_bytes()
     (buckets / "clips" / "damaged.mp4").write_bytes(data[: len(data) // 10])
-    with Server(tmp_path_factory.mktemp("video"), s3_bucket_dir=buckets) as running:
+    hooks = Collector()
+    topic = "arn:aws:sns:us-east-1:123456789012:video-done"
+    webhooks = json.dumps({topic: {"url": hooks.url, "secret": "hook-secret"}})
+    with Server(
+        tmp_path_factory.mktemp("video"), s3_bucket_dir=buckets, sns_webhooks=webhooks
+    ) as running:
+        running.hooks, running.topic = hooks, topic
         running.server_rek = running.client(running.aws_key(purpose="video tests"))
         running.client(running.aws_key("admin")).create_collection(CollectionId="cast")
         yield running
@@ -126,10 +162,17 @@ def test_bad_videos_are_refused_or_fail_clearly(server) -> None:
     rek = server.server_rek
     with pytest.raises(rek.exceptions.InvalidS3ObjectException):
         rek.start_face_detection(Video={"S3Object": {"Bucket": "clips", "Name": "../../x.mp4"}})
-    with pytest.raises(rek.exceptions.InvalidParameterException, match="NotificationChannel"):
+    with pytest.raises(rek.exceptions.InvalidParameterException, match="not mapped"):
         rek.start_face_detection(
             Video=video(FACENET),
-            NotificationChannel={"SNSTopicArn": "arn:aws:sns:us-east-1:1:t", "RoleArn": "r"},
+            NotificationChannel={
+                "SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:other",
+                "RoleArn": ROLE,
+            },
+        )
+    with pytest.raises(rek.exceptions.InvalidParameterException, match="SNS topic ARN"):
+        rek.start_face_detection(
+            Video=video(FACENET), NotificationChannel={"SNSTopicArn": "t", "RoleArn": ROLE}
         )
     (server.settings.s3_bucket_dir / "clips" / "not-a-video.mp4").write_bytes(b"\x00" * 4096)
     with pytest.raises(rek.exceptions.InvalidParameterException, match="not a video"):
@@ -140,6 +183,28 @@ def test_bad_videos_are_refused_or_fail_clearly(server) -> None:
     assert "damaged" in result["StatusMessage"] and "frame" in result["StatusMessage"]
     with pytest.raises(rek.exceptions.ResourceNotFoundException):
         rek.get_face_detection(JobId="no-such-job")
+
+
+def test_completion_goes_to_the_mapped_webhook_signed(server) -> None:
+    rek = server.server_rek
+    job = rek.start_face_detection(
+        Video=video(HAMILTON),
+        JobTag="hooked",
+        NotificationChannel={"SNSTopicArn": server.topic, "RoleArn": ROLE},
+    )
+    wait(rek, "get_face_detection", job["JobId"])
+    deadline = time.monotonic() + 30
+    while not server.hooks.received and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ((body, signature),) = server.hooks.received
+    expected = "sha256=" + hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(signature, expected)
+    envelope = json.loads(body)
+    message = json.loads(envelope["Message"])
+    assert envelope["TopicArn"] == server.topic
+    assert message["JobId"] == job["JobId"] and message["Status"] == "SUCCEEDED"
+    assert message["API"] == "StartFaceDetection" and message["JobTag"] == "hooked"
+    assert message["Video"] == {"S3ObjectName": HAMILTON, "S3Bucket": "clips"}
 
 
 def test_video_search_in_the_shipped_policies() -> None:

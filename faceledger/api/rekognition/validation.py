@@ -263,9 +263,19 @@ def video(name: str, value: Any) -> None:
     image(name, {"S3Object": value["S3Object"]})
 
 
+SNS_ARN = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_.-]{1,256}$")
+ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
 def notification(name: str, value: Any) -> None:
-    if not isinstance(value, dict) or not isinstance(value.get("SNSTopicArn"), str):
+    if not isinstance(value, dict) or set(value) - {"SNSTopicArn", "RoleArn"}:
         raise _fail(name, "an object with SNSTopicArn and RoleArn", value)
+    text(SNS_ARN, "an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)")(
+        f"{name}.SNSTopicArn", value.get("SNSTopicArn")
+    )
+    text(ROLE_ARN, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)")(
+        f"{name}.RoleArn", value.get("RoleArn")
+    )
 
 
 job_id = text(re.compile(r"^[a-zA-Z0-9-_]{1,64}$"), "a job id from a Start operation")

@@ -6,18 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from faceledger.errors import InvalidParameterError
 from faceledger.service import video
 from faceledger.service.buckets import resolve_object
 from faceledger.vision import Box
 
 from .actions import Call
 from .shapes import bounding_box, landmarks, stored_match_face
-
-SNS_UNSUPPORTED = (
-    "NotificationChannel is not supported by this server yet; poll GetFaceDetection or "
-    "GetFaceSearch for the job's status"
-)
 
 
 def _source(c: Call) -> video.VideoSource:
@@ -28,8 +22,7 @@ def _source(c: Call) -> video.VideoSource:
 
 
 def _start(c: Call, kind: str) -> dict[str, Any]:
-    if "NotificationChannel" in c.body:
-        raise InvalidParameterError(SNS_UNSUPPORTED)
+    channel = c.get("NotificationChannel") or {}
     job_id = video.start_job(
         c.services,
         c.request,
@@ -39,6 +32,7 @@ def _start(c: Call, kind: str) -> dict[str, Any]:
         threshold=c.get("FaceMatchThreshold", 80.0),
         job_tag=c.get("JobTag"),
         client_request_token=c.get("ClientRequestToken"),
+        notify_topic=channel.get("SNSTopicArn"),
     )
     return {"JobId": job_id}
 
