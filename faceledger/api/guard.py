@@ -142,7 +142,12 @@ class RequestGuard:
                 {"Retry-After": str(wait)},
             )
             return
-        limit = services.settings.max_request_bytes
+        # Video uploads stream to disk under their own limit; every other body is small.
+        limit = (
+            services.settings.max_video_bytes
+            if scope.get("path") == "/v1/videos"
+            else services.settings.max_request_bytes
+        )
         declared = _content_length(scope)
         if declared == -1:
             await send_error(

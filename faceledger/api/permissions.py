@@ -51,6 +51,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/reviews"): "review:read",
     ("GET", "/v1/reviews/{task_id}"): "review:read",
     ("POST", "/v1/reviews/{task_id}/decisions"): "review:decide",
+    ("POST", "/v1/videos"): "faces:detect",
     ("POST", "/v1/video/jobs"): "faces:detect",
     ("GET", "/v1/video/jobs/{job_id}"): "faces:read",
     ("POST", "/v1/video/jobs/{job_id}/cancel"): "faces:read",

@@ -13,9 +13,25 @@ class InvalidS3Object(FaceledgerError):
     code = "INVALID_S3_OBJECT"
 
 
+# Videos uploaded to the native API live in the data directory under this bucket name, only
+# until the job that reads them ends (faceledger keeps no images or videos).
+UPLOADS = "faceledger-uploads"
+
+
+def uploads_folder(services: Services) -> Path:
+    folder = Path(services.settings.data_dir).resolve() / "uploads"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 def resolve_object(services: Services, bucket: object, name: object) -> Path:
     """The file a bucket and name stand for. Names that leave the bucket folder (``..``,
     absolute paths, symbolic links pointing out) are refused."""
+    if bucket == UPLOADS and isinstance(name, str):
+        path = (uploads_folder(services) / name).resolve()
+        if path.parent != uploads_folder(services) or not path.is_file():
+            raise InvalidS3Object(f"no uploaded video {name[:100]!r}")
+        return path
     root = services.settings.s3_bucket_dir
     if root is None:
         raise InvalidS3Object(

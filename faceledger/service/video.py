@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +33,13 @@ from faceledger.errors import (
     FaceledgerError,
     IdempotentParameterMismatch,
     InvalidParameterError,
+    InvalidVideoError,
     NotFoundError,
 )
+from faceledger.imaging.decode import format_bytes
 from faceledger.imaging.video import VideoLimits, frames, probe
 from faceledger.service.auth import Actor, Role
+from faceledger.service.buckets import UPLOADS, uploads_folder
 from faceledger.service.common import Request, decode_token, encode_token, require_collection
 from faceledger.service.context import Services
 from faceledger.service.faces import DEFAULT_THRESHOLD, _record_search, _search
@@ -453,7 +457,9 @@ def expire_jobs(session: Any, now: Any, days_for_policy: dict[str, int | None]) 
 
 
 def _notify(services: Services, job: VideoJobRow) -> None:
-    """Rekognition's completion message, to the webhook the job's SNS topic is mapped to."""
+    """The job has ended: Rekognition's completion message to the webhook its SNS topic is
+    mapped to, and an uploaded video deleted."""
+    _drop_upload(job)
     topic = job.parameters.get("notify_topic")
     hook = services.settings.webhooks.get(topic) if topic else None
     if hook is None:
@@ -580,3 +586,45 @@ def _match_json(match: FaceMatch) -> dict[str, Any]:
         "similarity": match.similarity,
         "false_match_rate": match.false_match_rate,
     }
+
+
+def store_upload(services: Services, request: Request, chunks: Any, filename: str) -> dict:
+    """Write an uploaded video to the uploads bucket as it arrives (never more than the video
+    limit), check it is a video, and name it; see :data:`faceledger.service.buckets.UPLOADS`.
+    ``chunks``: an iterator of bytes."""
+    request.actor.require("faces:detect")
+    folder = uploads_folder(services)
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename or "video").name)[-100:] or "video"
+    temporary = folder / f".{uuid.uuid4()}.part"
+    digest, size, limit = hashlib.sha256(), 0, services.settings.max_video_bytes
+    try:
+        with temporary.open("wb") as handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise InvalidVideoError(
+                        "TOO_LARGE",
+                        f"the upload is larger than the video limit of {format_bytes(limit)}",
+                    )
+                digest.update(chunk)
+                handle.write(chunk)
+        if size == 0:
+            raise InvalidVideoError("EMPTY", "the upload is empty (0 bytes)")
+        metadata = probe(temporary, _limits(services))
+        name = f"{digest.hexdigest()[:16]}-{stem}"
+        temporary.replace(folder / name)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return {
+        "bucket": UPLOADS,
+        "name": name,
+        "sha256": digest.hexdigest(),
+        "bytes": size,
+        "metadata": _metadata_json(metadata),
+    }
+
+
+def _drop_upload(job: VideoJobRow) -> None:
+    """An uploaded video is deleted once the job that reads it has ended."""
+    if job.video.get("bucket") == UPLOADS:
+        Path(job.video["path"]).unlink(missing_ok=True)

@@ -3,9 +3,11 @@ cancel. The video is a file in a local bucket (``FACELEDGER_S3_BUCKET_DIR``)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi import Request as HttpRequest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -15,7 +17,7 @@ from faceledger.service import video
 from faceledger.service.buckets import resolve_object
 from faceledger.service.common import Request
 
-router = APIRouter(prefix="/video", tags=["video"])
+router = APIRouter(tags=["video"])
 
 
 class VideoObject(BaseModel):
@@ -69,7 +71,41 @@ def job_json(page: video.JobPage) -> dict[str, Any]:
     return out
 
 
-@router.post("/jobs", status_code=202)
+@router.post(
+    "/videos",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        }
+    },
+)
+async def upload_video(
+    http: HttpRequest,
+    services: ServicesDep,
+    actor: ActorDep,
+    filename: str = Query("video", max_length=255, description="The file's name, for humans."),
+) -> dict[str, Any]:
+    """Upload a video as the request body (streamed to disk, up to the video size limit); use
+    the returned bucket and name in a job. It is deleted when that job ends."""
+    loop = asyncio.get_running_loop()
+    stream = http.stream().__aiter__()
+
+    def chunks():
+        while True:
+            try:
+                chunk = asyncio.run_coroutine_threadsafe(stream.__anext__(), loop).result()
+            except StopAsyncIteration:
+                return
+            if chunk:
+                yield chunk
+
+    return await run_in_threadpool(video.store_upload, services, Request(actor), chunks(), filename)
+
+
+@router.post("/video/jobs", status_code=202)
 async def start_job(body: VideoJobIn, services: ServicesDep, actor: ActorDep) -> dict[str, str]:
     """Queue a face detection or collection search over a stored video; returns the job id."""
 
@@ -94,7 +130,7 @@ async def start_job(body: VideoJobIn, services: ServicesDep, actor: ActorDep) ->
     return {"job_id": await run_in_threadpool(start)}
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/video/jobs/{job_id}")
 async def get_job(
     job_id: str,
     services: ServicesDep,
@@ -116,7 +152,7 @@ async def get_job(
     return job_json(page)
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=202)
+@router.post("/video/jobs/{job_id}/cancel", status_code=202)
 async def cancel_job(job_id: str, services: ServicesDep, actor: ActorDep) -> dict[str, str]:
     await run_in_threadpool(video.cancel_job, services, Request(actor), job_id)
     return {"job_id": job_id, "status": "CANCEL_REQUESTED"}
