@@ -22,11 +22,13 @@ from faceledger.api.routes import (
     governance,
     users,
     video,
+    watches,
 )
 from faceledger.config import Settings, get_settings
 from faceledger.memory import limit_arenas
 from faceledger.service import retention
 from faceledger.service import video as video_jobs
+from faceledger.service import watch as watch_cases
 from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request
 from faceledger.service.context import Services
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         finally:
             for task in tasks:
                 task.cancel()
+            watch_cases.stop_all(app.state.services)
             if owned:
                 app.state.services.close()
 
@@ -110,7 +113,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for module in (collections, faces, users, admin, governance, evaluation, video):
+    for module in (collections, faces, users, admin, governance, evaluation, video, watches):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(rekognition.router)  # Rekognition's wire protocol at POST /

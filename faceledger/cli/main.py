@@ -39,6 +39,7 @@ app.add_typer(governance.retention_app, name="retention")
 app.add_typer(governance.report_app, name="report")
 app.command()(governance.erase)
 app.add_typer(video.app, name="video")
+app.command()(video.watch)
 
 
 def run() -> None:

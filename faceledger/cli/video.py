@@ -7,6 +7,7 @@ import base64
 import csv
 import html
 import io
+import json
 import sys
 import time
 from pathlib import Path
@@ -320,4 +321,88 @@ def _contact_sheet(file: Path, summary: dict, sample_fps: float | None) -> str:
         f"<h1>{title}</h1><p>Candidates are for a person to review, never identifications. "
         f"Job {html.escape(summary['job_id'])}; review task "
         f"{html.escape(summary['review_task_id'] or 'none')}.</p>{''.join(cards)}</html>"
+    )
+
+
+def watch(
+    collection_id: str,
+    source: Annotated[str, typer.Argument(help="Stream URL, /dev/videoN, or a video file.")],
+    listen: Annotated[bool, typer.Option(help="Wait for the camera to push (RTSP).")] = False,
+    threshold: Annotated[float, typer.Option(min=0, max=100)] = 80.0,
+    sample_fps: Annotated[float, typer.Option("--sample-fps", min=0.1, max=30)] = 2.0,
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON alert a line.")] = False,
+    purpose: PurposeOpt = None,
+    policy: PolicyOpt = None,
+    case: CaseOpt = None,
+    legal_basis: LegalBasisOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Watch a live stream (or play a file in real time) for the collection's people. A
+    person with candidates is an alert, opened for review: never an identification."""
+    from faceledger.service import watch as watch_cases
+
+    with local_services(data_dir, purpose, policy=policy, case=case, legal_basis=legal_basis) as (
+        services,
+        request,
+    ):
+        with reported_errors():
+            source = (
+                source
+                if "://" in source or source.startswith("/dev/")
+                else str(Path(source).resolve())
+            )
+            running = watch_cases.start_watch(
+                services,
+                request,
+                collection_id,
+                source,
+                threshold=threshold,
+                sample_fps=sample_fps,
+                listen=listen,
+            )
+        err_console.print(f"watching {source} for {collection_id} (Ctrl-C stops)")
+        deadline = None if seconds is None else time.monotonic() + seconds
+        seq = 0
+        try:
+            while running.state in ("connecting", "running", "reconnecting"):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                for alert in running.alerts_after(seq, 0.5):
+                    seq = alert.seq
+                    _print_alert(alert.as_json(), as_json)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            running.stop_event.set()
+            for _ in range(50):
+                if running.state not in ("connecting", "running", "reconnecting"):
+                    break
+                time.sleep(0.1)
+        for alert in running.alerts_after(seq, 0):
+            _print_alert(alert.as_json(), as_json)
+        status = running.status()
+    err_console.print(
+        f"{status['state']}: {status['frames']} frames, {status['alerts']} alerts, "
+        f"{status['reconnects']} reconnects"
+    )
+    if status["state"] == "failed":
+        err_console.print(f"[red]{status['message']}[/red]", highlight=False)
+        raise typer.Exit(1)
+
+
+def _print_alert(alert: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(alert) + "\n")
+        sys.stdout.flush()
+        return
+    names = ", ".join(
+        f"{c['external_image_id'] or c['face_id'][:8]} {c['similarity']:.1f}"
+        for c in alert["candidates"]
+    )
+    out_console.print(
+        f"{alert['time']} person {alert['person']} at {alert['stream_ms'] / 1000:.1f} s: "
+        f"candidates {names} (review task {alert['review_task_id'] or 'none'})"
     )

@@ -115,6 +115,13 @@ class Policy:
             raise InvalidParameterError("reviewers_required is 0 (no review) to 3")
         if not self.legal_bases:
             raise InvalidParameterError("a policy names at least one legal basis")
+        if "watch_stream" in self.operations and not (
+            self.require_legal_basis and self.reviewers_required >= 1
+        ):
+            raise InvalidParameterError(
+                "a policy that allows watch_stream (live watching) must require a stated legal "
+                "basis (require_legal_basis) and human review (reviewers_required of 1 or more)"
+            )
         for days in asdict(self.retention).values():
             if days is not None and not 1 <= days <= 36500:
                 raise InvalidParameterError("retention periods are 1 to 36500 days")
