@@ -112,7 +112,7 @@ def _describe(container, limits: VideoLimits) -> VideoMetadata:
         )
     rate = float(stream.average_rate or stream.guessed_rate or 0)
     return VideoMetadata(
-        codec=stream.codec_context.name,
+        codec=stream.codec_context.codec.canonical_name,  # "av1", whichever decoder
         duration_ms=round(seconds * 1000),
         format=container.format.name.split(",")[0],
         frame_rate=round(rate, 3),
