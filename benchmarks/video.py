@@ -27,6 +27,7 @@ import numpy as np
 
 from faceledger.config import get_settings
 from faceledger.imaging.video import frames, probe
+from faceledger.service.video import analyze_frames
 from faceledger.vision import FaceEngine
 from faceledger.vision.tracking import Tracker
 
@@ -42,17 +43,16 @@ def _frames_until(path: Path, fps: float | None, seconds: float):
 
 
 def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: float):
-    decoded = list(_frames_until(path, fps, seconds))
+    """Decoding included: a job's whole cost."""
     started = time.perf_counter()
+    decoded = _frames_until(path, fps, seconds)
     tracker = Tracker()
     sightings = []
     every = max(1, round(fps or 25))
-    for number, frame in enumerate(decoded):
-        # As the video jobs do: the CNN fallback on at most one sampled frame a second.
-        faces = engine.analyze(frame.rgb, cnn_fallback=number % every == 0)
+    for frame, faces in analyze_frames(engine, decoded, every):  # as the video jobs do
         people = tracker.update(frame.timestamp_ms, faces)
         sightings += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
-    return time.perf_counter() - started, decoded, tracker, sightings
+    return time.perf_counter() - started, tracker, sightings
 
 
 def peer_run(path: Path, seconds: float, gallery: list[np.ndarray]) -> float | None:
@@ -60,9 +60,8 @@ def peer_run(path: Path, seconds: float, gallery: list[np.ndarray]) -> float | N
         import face_recognition
     except ImportError:
         return None
-    decoded = list(_frames_until(path, 5.0, seconds))
     started = time.perf_counter()
-    for frame in decoded:
+    for frame in _frames_until(path, 5.0, seconds):  # decoding included, as for faceledger
         boxes = face_recognition.face_locations(frame.rgb, number_of_times_to_upsample=1)
         for encoding in face_recognition.face_encodings(frame.rgb, boxes):
             face_recognition.compare_faces(gallery, encoding)
@@ -131,10 +130,10 @@ def main() -> None:
         meta = probe(path)
         seconds = min(args.seconds, meta.duration_ms / 1000)
         row: dict = {"clip": name, "size": f"{meta.width}x{meta.height}", "seconds": seconds}
-        took, _, tracker, sightings = faceledger_run(engine, path, 5.0, seconds)
+        took, tracker, sightings = faceledger_run(engine, path, 5.0, seconds)
         row["faceledger_5fps_rtf"] = round(took / seconds, 3)
         row["people_5fps"] = len(tracker.tracks)
-        took_all, _, _, _ = faceledger_run(engine, path, None, seconds)
+        took_all, _, _ = faceledger_run(engine, path, None, seconds)
         row["faceledger_every_frame_rtf"] = round(took_all / seconds, 3)
         gallery = [t.descriptor for t in tracker.tracks if t.descriptor is not None][:20]
         peer = peer_run(path, seconds, gallery or [np.zeros(128)])

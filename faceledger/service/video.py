@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 import uuid
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from faceledger.errors import (
     NotFoundError,
 )
 from faceledger.imaging.decode import format_bytes
-from faceledger.imaging.video import VideoLimits, frames, probe
+from faceledger.imaging.video import Frame, VideoLimits, frames, probe
 from faceledger.service.auth import Actor, Role
 from faceledger.service.buckets import UPLOADS, uploads_folder
 from faceledger.service.common import Request, decode_token, encode_token, require_collection
@@ -46,6 +47,7 @@ from faceledger.service.faces import DEFAULT_THRESHOLD, _record_search, _search
 from faceledger.service.policy import enforce
 from faceledger.service.results import FaceMatch
 from faceledger.store.schema import VideoJobRow, VideoResultRow, as_utc, utcnow
+from faceledger.vision import Face, FaceEngine
 from faceledger.vision.tracking import Tracker
 
 log = logging.getLogger("faceledger.video")
@@ -296,10 +298,8 @@ def run_job(services: Services, job_id: str) -> None:
         sha = _file_sha256(path)
         tracker, detections, done = Tracker(), [], 0
         fallback_every = _fallback_every(parameters["sample_fps"], job_metadata)
-        for frame in frames(path, parameters["sample_fps"], _limits(services)):
-            # The CNN fallback (turned faces HOG misses) once a second of video, not per frame.
-            fallback = done % fallback_every == 0
-            faces = services.engine.analyze(frame.rgb, cnn_fallback=fallback)
+        decoded = frames(path, parameters["sample_fps"], _limits(services))
+        for frame, faces in analyze_frames(services.engine, decoded, fallback_every):
             people = tracker.update(frame.timestamp_ms, faces)
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
@@ -547,6 +547,34 @@ def _expected_frames(metadata: Any, sample_fps: float | None) -> int:
     if sample_fps is None:
         return metadata.frames or round(seconds * metadata.frame_rate)
     return max(1, int(seconds * sample_fps) + 1)
+
+
+def analyze_frames(
+    engine: FaceEngine, decoded: Iterable[Frame], fallback_every: int, batch: int = 4
+) -> Iterator[tuple[Frame, list[Face]]]:
+    """(frame, its faces) in order. Frames are analysed ``batch`` at a time on the engine's
+    threads (HOG releases the GIL, so two frames use two cores); the CNN fallback for faces
+    HOG misses runs only on every ``fallback_every``-th frame that had none (about one a
+    second of video: a face missed in one frame is usually found in the next)."""
+    pending: list[Frame] = []
+    number = 0
+
+    def flush() -> Iterator[tuple[Frame, list[Face]]]:
+        nonlocal number
+        for frame, faces in zip(
+            pending, engine.analyze_many([f.rgb for f in pending], cnn_fallback=False), strict=True
+        ):
+            if not faces and number % fallback_every == 0:
+                faces = engine.analyze(frame.rgb, cnn_fallback=True)
+            number += 1
+            yield frame, faces
+        pending.clear()
+
+    for frame in decoded:
+        pending.append(frame)
+        if len(pending) == batch:
+            yield from flush()
+    yield from flush()
 
 
 def _fallback_every(sample_fps: float | None, metadata: dict[str, Any]) -> int:
