@@ -24,7 +24,17 @@ USES = {
     "DetectFaces",
     "AssociateFaces",
 }
-SEARCHES = {"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
+# A video search's candidates are recorded when its job ends (GetFaceSearch); a live watch's
+# with each alert (WatchAlert). Their starts are uses too.
+SEARCHES = {
+    "SearchFaces",
+    "SearchFacesByImage",
+    "SearchUsers",
+    "SearchUsersByImage",
+    "GetFaceSearch",
+    "WatchAlert",
+}
+USES |= SEARCHES | {"StartFaceDetection", "StartFaceSearch", "WatchStarted"}
 
 
 def build_report(
