@@ -95,11 +95,20 @@ def recall(ref_tracker, ref_detections, job_sightings) -> dict:
         if any(box.iou(b) >= 0.3 for b in boxes):
             found_tracks.add(person)
     tracks = ref_tracker.tracks
+    missed = []
     for track in tracks:
         if track.index not in found_tracks:
             size = max(s.face.box.width for s in track.sightings)
             small_missed += size < 40
             big_missed += size >= 40
+            missed.append(
+                {
+                    "frames": len(track.sightings),
+                    "from_ms": track.first_ms,
+                    "to_ms": track.last_ms,
+                    "largest_px": round(size),
+                }
+            )
     return {
         "reference_people": len(tracks),
         "found": len(found_tracks),
@@ -108,6 +117,7 @@ def recall(ref_tracker, ref_detections, job_sightings) -> dict:
         "missed_40px_or_more": big_missed,
         "reference_detections": len(ref_detections),
         "detections_on_frames_not_sampled": skipped,
+        "missed_people": missed,
     }
 
 
