@@ -90,16 +90,22 @@ def searcher(url, headers, lfw, count: int, recorder: Recorder, seed: int) -> No
                 continue
             name = rng.choice(pool)
             started = time.perf_counter()
-            response = post_photo(
-                client,
-                f"{url}/v1/collections/{COLLECTION}/search",
-                photo(lfw, name, 2),
-                headers,
-                threshold="80",
-                max_faces="10",
-            )
+            response = search(client, url, headers, photo(lfw, name, 2), 80, 10)
             recorder.add("search", time.perf_counter() - started, response.status_code)
             done += 1
+
+
+def search(
+    client: httpx.Client, url: str, headers: dict, path: Path, threshold: int, most: int
+) -> httpx.Response:
+    return post_photo(
+        client,
+        f"{url}/v1/collections/{COLLECTION}/search",
+        path,
+        headers,
+        threshold=str(threshold),
+        max_faces=str(most),
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -118,14 +124,7 @@ def check_nothing_lost(url: str, headers: dict, lfw: Path, recorder: Recorder) -
             by_photo.setdefault(name, set()).add(face_id)
         sample = sorted(by_photo.items())[:: max(1, len(by_photo) // 50)]
         for name, face_ids in sample:
-            found = post_photo(
-                client,
-                f"{url}/v1/collections/{COLLECTION}/search",
-                photo(lfw, name, 1),
-                headers,
-                threshold="99",
-                max_faces="4096",
-            ).json()
+            found = search(client, url, headers, photo(lfw, name, 1), 99, 4096).json()
             not_found += not face_ids & {m["face"]["face_id"] for m in found["matches"]}
     return {
         "acknowledged": len(recorder.acknowledged),
