@@ -6,6 +6,7 @@ Interfaces (API, CLI) build one :class:`Services` and call the use-case modules 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class Services:
     gate: EngineGate
     refusals: RefusalLog = field(init=False)
     courier: Courier = field(init=False)  # webhooks (job completions)
+    # Called at close by parts started later (the video job pool), newest first.
+    closers: list[Callable[[], None]] = field(init=False, default_factory=list)
     # Serialises this process's writers before the database does (SQLite's BEGIN IMMEDIATE
     # does it across processes), so threads queue here instead of on a busy timeout.
     write_lock: threading.RLock = field(default_factory=threading.RLock)
@@ -78,6 +81,8 @@ class Services:
         """Write aggregated refusals, deliver pending heads to witnesses, then release the
         database. Nothing is signed here but those events: only a writer that has just extended
         the chain signs."""
+        for close in reversed(self.closers):
+            close()
         self.refusals.flush(everything=True)
         self.ledger.close()
         self.courier.flush()

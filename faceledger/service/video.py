@@ -244,6 +244,7 @@ class JobRunner:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="video-job")
         self._lock = threading.Lock()
         self._queued: set[str] = set()
+        self.stopping = threading.Event()  # set at close: jobs stop, still IN_PROGRESS
 
     def submit(self, job_id: str) -> None:
         with self._lock:
@@ -254,7 +255,7 @@ class JobRunner:
 
     def _run(self, job_id: str) -> None:
         try:
-            run_job(self.services, job_id)
+            run_job(self.services, job_id, self.stopping)
         except Exception:  # a job's failure is recorded on it; the pool goes on
             log.exception("video job %s failed", job_id)
         finally:
@@ -262,7 +263,10 @@ class JobRunner:
                 self._queued.discard(job_id)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop at the next batch of frames; unfinished jobs stay IN_PROGRESS, so the next
+        server start runs them again."""
+        self.stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 _runners: dict[int, JobRunner] = {}
@@ -274,10 +278,18 @@ def runner(services: Services) -> JobRunner:
         found = _runners.get(id(services))
         if found is None or found.services is not services:
             found = _runners[id(services)] = JobRunner(services, services.settings.video_jobs)
+            services.closers.append(lambda: _close_runner(services))
         return found
 
 
-def run_job(services: Services, job_id: str) -> None:
+def _close_runner(services: Services) -> None:
+    with _runners_lock:
+        found = _runners.pop(id(services), None)
+    if found is not None:
+        found.shutdown()
+
+
+def run_job(services: Services, job_id: str, stopping: threading.Event | None = None) -> None:
     """Do the job's work from the beginning (earlier partial results are dropped)."""
     with services.write_lock, services.db.write() as session:
         job = session.get(VideoJobRow, job_id)
@@ -303,6 +315,8 @@ def run_job(services: Services, job_id: str) -> None:
             people = tracker.update(frame.timestamp_ms, faces)
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
+            if stopping is not None and stopping.is_set():
+                return  # the server is closing: the job stays IN_PROGRESS for the next start
             if done % PROGRESS_EVERY == 0 and not _progress(services, job_id, done, frame):
                 return  # cancelled
         results, matches = _results(services, kind, collection_id, parameters, tracker, detections)
