@@ -74,8 +74,8 @@ def record_refusal(
     services.refusals.record(Refusal(key_id, role, operation, reason, kind, address))
 
 
-# Images above this many pixels (as their header claims) are decoded one at a time.
-HEAVY_PIXELS = 12_000_000
+# Images above this many pixels (as their header claims) are worked on one at a time.
+HEAVY_PIXELS = 8_000_000
 
 
 def read_image(services: Services, data: bytes) -> LoadedImage:

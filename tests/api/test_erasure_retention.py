@@ -118,7 +118,13 @@ def test_erasure_removes_everything_and_signs_a_receipt(env) -> None:
     assert listed == []
     (event,) = events(env, "EraseSubject")
     assert "subject-x" not in str(event) and event["parameters"]["subject_sha256"]
-    assert event["results"] == {"faces": 2, "users": 0, "consents": 1, "review_candidates": 1}
+    assert event["results"] == {
+        "faces": 2,
+        "users": 0,
+        "consents": 1,
+        "review_candidates": 1,
+        "video_matches": 0,
+    }
 
 
 def test_erasure_by_user_id(env) -> None:

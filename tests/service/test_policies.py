@@ -18,7 +18,8 @@ from faceledger.governance.policies import (
 
 # What each shipped policy is for, written out so a change to the defaults shows up here.
 ALLOWED = {
-    "photo-library": set(OPERATIONS),
+    # No shipped policy allows a live watch (watch_stream).
+    "photo-library": set(OPERATIONS) - {"watch_stream"},
     "access-control": {
         "index_faces",
         "associate_faces",
@@ -34,6 +35,7 @@ ALLOWED = {
         "search_users",
         "search_users_by_image",
         "detect_faces",
+        "search_video",
     },
 }
 FLOORS = {"photo-library": 80, "access-control": 95, "investigative-lead": 99}
