@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: install
-	$(BIN)/ruff check faceledger tests benchmarks examples
+	$(BIN)/ruff check faceledger tests benchmarks examples fuzzing
 	$(BIN)/ruff format --check faceledger
 
 test: lint

@@ -2,7 +2,7 @@
 proportion to the image, so at most ``running`` requests do it at once, at most ``waiting``
 more wait for a turn, and the rest are told at once to come back later (:class:`ServiceBusy`,
 HTTP 503 with ``Retry-After``) instead of piling up until the machine runs out of memory.
-Within a slot, a large image (decoding one of 40 megapixels takes ~300 MB for a moment; over 8 MP counts as large) also
+Within a slot, a large image (over 8 MP; decoding one of 40 takes ~300 MB for a moment) also
 takes the one *heavy* turn, so large images are worked on one at a time."""
 
 from __future__ import annotations
