@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
@@ -27,7 +28,21 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_actor(request: Request, services: ServicesDep) -> Actor:
+# Declares the scheme in the OpenAPI document (so /docs can "Authorize"); the header itself is
+# read below, so a missing or malformed one is refused, and recorded, in one place.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API key: `faceledger keys create` or POST /v1/keys; sent as "
+    "'Authorization: Bearer <key id>.<secret>'.",
+)
+
+
+def get_actor(
+    request: Request,
+    services: ServicesDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""

@@ -38,3 +38,13 @@ def test_every_ref_resolves_from_the_root() -> None:
     bodies = document["paths"]["/v1/collections/{collection_id}/faces"]["post"]["requestBody"]
     legal = bodies["content"]["application/json"]["schema"]["properties"]["legal_basis"]
     assert "consent" in str(legal)  # the enum itself, inlined
+
+
+def test_the_bearer_scheme_is_declared_on_every_route_but_health() -> None:
+    document = TestClient(create_app()).get("/openapi.json").json()
+    scheme = document["components"]["securitySchemes"]["bearer"]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer"}
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            secured = {"bearer": []} in operation.get("security", [])
+            assert secured == (path != "/v1/health"), (method, path)
