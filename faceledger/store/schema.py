@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> dt.datetime:
@@ -34,6 +35,22 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+class UtcDateTime(TypeDecorator):
+    """A timestamp that always comes back with its zone (UTC): SQLite stores none, and a naive
+    datetime would leave the API without one."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        return None if value is None else as_utc(value).astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: object
+    ) -> dt.datetime | None:
+        return None if value is None else as_utc(value)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -43,7 +60,7 @@ class CollectionRow(Base):
 
     collection_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     face_model_version: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
     # Faces are deleted this many days after their last use (NULL: the enrolling policy's).
     retention_days: Mapped[int | None] = mapped_column(Integer)
@@ -65,10 +82,10 @@ class FaceRow(Base):
     confidence: Mapped[float] = mapped_column(Float)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
     # When the face was last returned by a search: retention counts from here.
-    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     policy: Mapped[str | None] = mapped_column(String(64))  # the policy it was enrolled under
 
 
@@ -82,7 +99,7 @@ class UserRow(Base):
     )
     user_id: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ApiKeyRow(Base):
@@ -96,8 +113,8 @@ class ApiKeyRow(Base):
     # server's secrets key (AES-GCM), never in clear. NULL for bearer-only keys.
     aws_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     default_purpose: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # The use policy the key acts under (NULL: the server's default policy), and the case or
     # reference number its Rekognition requests carry when they send none.
     policy: Mapped[str | None] = mapped_column(String(64))
@@ -109,7 +126,7 @@ class PolicyRow(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     definition: Mapped[dict] = mapped_column(JSON)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64))
 
 
@@ -127,12 +144,12 @@ class ConsentRow(Base):
     subject_kind: Mapped[str] = mapped_column(String(24))  # user | external_image | collection
     subject: Mapped[str | None] = mapped_column(String(255))
     consented_by: Mapped[str] = mapped_column(String(255))
-    consented_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    consented_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     scope: Mapped[str] = mapped_column(Text)
     document_reference: Mapped[str] = mapped_column(String(255))
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     recorded_by: Mapped[str] = mapped_column(String(64))
-    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class ReviewTaskRow(Base):
@@ -141,7 +158,7 @@ class ReviewTaskRow(Base):
     __tablename__ = "review_tasks"
 
     task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     requester_key_id: Mapped[str] = mapped_column(String(64))
     policy: Mapped[str] = mapped_column(String(64))
     operation: Mapped[str] = mapped_column(String(64))
@@ -151,7 +168,7 @@ class ReviewTaskRow(Base):
     case: Mapped[str | None] = mapped_column(String(255))
     reviewers_required: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
-    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class ReviewCandidateRow(Base):
@@ -181,7 +198,7 @@ class ReviewDecisionRow(Base):
     reviewer_key_id: Mapped[str] = mapped_column(String(64))
     decision: Mapped[str] = mapped_column(String(16))  # confirm | reject
     reason: Mapped[str] = mapped_column(Text)
-    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class VideoJobRow(Base):
@@ -212,9 +229,9 @@ class VideoJobRow(Base):
     video_ms_done: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     review_task_id: Mapped[str | None] = mapped_column(String(36))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class VideoResultRow(Base):
@@ -272,4 +289,4 @@ class LedgerSignatureRow(Base):
     head_hash: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))  # hex Ed25519 signature
     public_key_id: Mapped[str] = mapped_column(String(16))
-    signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    signed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -48,3 +48,15 @@ def test_the_bearer_scheme_is_declared_on_every_route_but_health() -> None:
         for method, operation in methods.items():
             secured = {"bearer": []} in operation.get("security", [])
             assert secured == (path != "/v1/health"), (method, path)
+
+
+def test_timestamps_carry_their_zone(tmp_path) -> None:
+    from faceledger.config import Settings
+
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        admin = {"Authorization": "Bearer " + (tmp_path / "admin-key.txt").read_text().strip()}
+        client.post("/v1/collections", json={"collection_id": "x"}, headers=admin)
+        described = client.get("/v1/collections/x", headers=admin).json()
+        keys = client.get("/v1/keys", headers=admin).json()
+    for stamp in (described["created_at"], keys[0]["created_at"]):
+        assert stamp.endswith(("Z", "+00:00")), stamp  # SQLite's naive datetimes no longer leak
