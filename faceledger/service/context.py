@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from faceledger.config import Settings
 from faceledger.delivery import Courier
@@ -23,6 +24,7 @@ from faceledger.store.feed import FollowingIndexes
 from faceledger.vision import FaceEngine
 
 FACE_MODEL_VERSION = "dlib-resnet128-flip/1.0"
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,6 +40,10 @@ class Services:
     courier: Courier = field(init=False)  # webhooks (job completions)
     # Called at close by parts started later (the video job pool), newest first.
     closers: list[Callable[[], None]] = field(init=False, default_factory=list)
+    # Parts that use cases start on first use and keep for this Services' life (the video
+    # job pool, the live watches), by name; see :meth:`part`.
+    parts: dict[str, Any] = field(init=False, default_factory=dict)
+    parts_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     # Serialises this process's writers before the database does (SQLite's BEGIN IMMEDIATE
     # does it across processes), so threads queue here instead of on a busy timeout.
     write_lock: threading.RLock = field(default_factory=threading.RLock)
@@ -76,6 +82,13 @@ class Services:
         with self.write_lock, self.db.write() as session:
             for event in events:
                 self.ledger.append(session, event)
+
+    def part(self, name: str, make: Callable[[], T]) -> T:
+        """The part called ``name``, made by ``make`` the first time it is asked for."""
+        with self.parts_lock:
+            if name not in self.parts:
+                self.parts[name] = make()
+            return self.parts[name]
 
     def close(self) -> None:
         """Write aggregated refusals, deliver pending heads to witnesses, then release the

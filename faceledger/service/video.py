@@ -48,7 +48,7 @@ from faceledger.service.policy import enforce
 from faceledger.service.results import FaceMatch
 from faceledger.store.schema import VideoJobRow, VideoResultRow, as_utc, utcnow
 from faceledger.vision import Face, FaceEngine
-from faceledger.vision.tracking import Tracker
+from faceledger.vision.tracking import Track, Tracker
 
 log = logging.getLogger("faceledger.video")
 DEFAULT_SAMPLE_FPS = 5.0
@@ -269,24 +269,15 @@ class JobRunner:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-_runners: dict[int, JobRunner] = {}
-_runners_lock = threading.Lock()
-
-
 def runner(services: Services) -> JobRunner:
-    with _runners_lock:
-        found = _runners.get(id(services))
-        if found is None or found.services is not services:
-            found = _runners[id(services)] = JobRunner(services, services.settings.video_jobs)
-            services.closers.append(lambda: _close_runner(services))
-        return found
+    """This Services' job pool, started on first use and stopped when it closes."""
 
+    def start() -> JobRunner:
+        pool = JobRunner(services, services.settings.video_jobs)
+        services.closers.append(pool.shutdown)
+        return pool
 
-def _close_runner(services: Services) -> None:
-    with _runners_lock:
-        found = _runners.pop(id(services), None)
-    if found is not None:
-        found.shutdown()
+    return services.part("video-jobs", start)
 
 
 def run_job(services: Services, job_id: str, stopping: threading.Event | None = None) -> None:
@@ -338,34 +329,37 @@ def _results(
     if kind == "search":
         assert collection_id is not None
         for track in tracker.tracks:
-            best: dict[str, FaceMatch] = {}
-            for sighting in track.best:
-                assert sighting.face.embedding is not None
-                found = _search(
-                    services,
-                    collection_id,
-                    sighting.face.embedding,
-                    parameters["threshold"],
-                    MAX_MATCHES_PER_PERSON,
-                )
-                for m in found:
-                    if m.face.face_id not in best or m.similarity > best[m.face.face_id].similarity:
-                        best[m.face.face_id] = m
-            per_person[track.index] = sorted(best.values(), key=lambda m: -m.similarity)[
-                :MAX_MATCHES_PER_PERSON
-            ]
+            per_person[track.index] = search_person(
+                services, collection_id, track, parameters["threshold"], MAX_MATCHES_PER_PERSON
+            )
     rows = []
     for timestamp, person, face in detections:
         body: dict[str, Any] = {"face": _face_json(face)}
         if kind == "search":
-            body["matches"] = [_match_json(m) for m in per_person.get(person, [])]
+            body["matches"] = [match_json(m) for m in per_person.get(person, [])]
         rows.append((timestamp, person, body))
-    merged: dict[str, FaceMatch] = {}
-    for found in per_person.values():
-        for m in found:
-            if m.face.face_id not in merged or m.similarity > merged[m.face.face_id].similarity:
-                merged[m.face.face_id] = m
-    return rows, sorted(merged.values(), key=lambda m: -m.similarity)
+    return rows, best_matches(per_person.values())
+
+
+def search_person(
+    services: Services, collection_id: str, track: Track, threshold: float, limit: int
+) -> list[FaceMatch]:
+    """A tracked person's candidates: the collection searched with each of their best faces."""
+    found = []
+    for sighting in track.best:
+        assert sighting.face.embedding is not None
+        found.append(_search(services, collection_id, sighting.face.embedding, threshold, limit))
+    return best_matches(found)[:limit]
+
+
+def best_matches(lists: Iterable[list[FaceMatch]]) -> list[FaceMatch]:
+    """Each stored face once, at its highest similarity across the lists, best first."""
+    best: dict[str, FaceMatch] = {}
+    for matches in lists:
+        for m in matches:
+            if m.face.face_id not in best or m.similarity > best[m.face.face_id].similarity:
+                best[m.face.face_id] = m
+    return sorted(best.values(), key=lambda m: -m.similarity)
 
 
 def _finish(
@@ -620,7 +614,7 @@ def _face_json(face: Any) -> dict[str, Any]:
     }
 
 
-def _match_json(match: FaceMatch) -> dict[str, Any]:
+def match_json(match: FaceMatch) -> dict[str, Any]:
     return {
         "face_id": match.face.face_id,
         "external_image_id": match.face.external_image_id,

@@ -26,9 +26,9 @@ from faceledger.errors import InvalidParameterError, NotFoundError
 from faceledger.service.auth import Role
 from faceledger.service.common import Request, require_collection
 from faceledger.service.context import Services
-from faceledger.service.faces import _record_search, _search
+from faceledger.service.faces import _record_search
 from faceledger.service.policy import enforce
-from faceledger.service.results import FaceMatch
+from faceledger.service.video import match_json, search_person
 from faceledger.vision.tracking import Tracker
 
 log = logging.getLogger("faceledger.watch")
@@ -109,13 +109,8 @@ class Watch:
             return [a for a in self.alerts if a.seq > seq]
 
 
-_watches: dict[int, dict[str, Watch]] = {}
-_lock = threading.Lock()
-
-
 def _registry(services: Services) -> dict[str, Watch]:
-    with _lock:
-        return _watches.setdefault(id(services), {})
+    return services.part("watches", dict)
 
 
 def start_watch(
@@ -307,16 +302,9 @@ def _follow(services: Services, watch: Watch) -> None:
 
 
 def _search_person(services: Services, watch: Watch, track: Any, ms: int) -> None:
-    best: dict[str, FaceMatch] = {}
-    for sighting in track.best:
-        for m in _search(
-            services, watch.collection_id, sighting.face.embedding, watch.threshold, 5
-        ):
-            if m.face.face_id not in best or m.similarity > best[m.face.face_id].similarity:
-                best[m.face.face_id] = m
-    if not best:
+    matches = search_person(services, watch.collection_id, track, watch.threshold, 5)
+    if not matches:
         return
-    matches = sorted(best.values(), key=lambda m: -m.similarity)[:5]
     decision = enforce(
         services,
         watch.request,
@@ -337,17 +325,8 @@ def _search_person(services: Services, watch: Watch, track: Any, ms: int) -> Non
         stream_ms=ms,
     )
     ticket = governance.review.task_id if governance.review else None
-    candidates = [
-        {
-            "face_id": m.face.face_id,
-            "external_image_id": m.face.external_image_id,
-            "user_id": m.face.user_id,
-            "similarity": m.similarity,
-            "false_match_rate": m.false_match_rate,
-            "status": "unconfirmed" if ticket else "candidate",
-        }
-        for m in matches
-    ]
+    status = "unconfirmed" if ticket else "candidate"
+    candidates = [{**match_json(m), "status": status} for m in matches]
     with watch.changed:
         alert = Alert(len(watch.alerts) + 1, time.time(), track.index, ms, candidates, ticket)
         watch.alerts.append(alert)
