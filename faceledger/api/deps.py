@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
+from faceledger.api.guard import client_address
 from faceledger.api.payload import decode_base64, parse_json_object
 from faceledger.api.permissions import permission_for
 from faceledger.errors import AuthenticationError, InvalidParameterError, PermissionDeniedError
@@ -64,15 +65,29 @@ def get_actor(
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def refused(request: Request, key_id: str, role: str, reason: str, kind: str) -> None:
-    """Record a refusal (bounded, aggregated) and charge the client address's throttle."""
-    address = request.client.host if request.client else "unknown"
+def charge(request: Request) -> str:
+    """Charge the client address's refusal budget (every refusal does); returns the address."""
+    address = client_address(request.scope)
     request.app.state.refusal_throttle.charge(address)
+    return address
+
+
+def refused(
+    request: Request,
+    key_id: str,
+    role: str,
+    reason: str,
+    kind: str,
+    operation: str | None = None,
+) -> None:
+    """Record a refusal (bounded, aggregated) and charge the client address. ``operation``:
+    the route (``METHOD /path``) unless given (Rekognition names its action)."""
+    address = charge(request)
     record_refusal(
         request.app.state.services,
         key_id,
         role,
-        f"{request.method} {request.url.path}",
+        operation or f"{request.method} {request.url.path}",
         reason,
         kind,
         address,

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from faceledger.api.deps import refused
+from faceledger.api.deps import charge, refused
 from faceledger.errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -72,8 +72,7 @@ async def _record_refusal(request: Request, error: FaceledgerError) -> None:
     if actor is None or not isinstance(error, PermissionDeniedError):
         return
     if isinstance(error, PolicyViolation):
-        address = request.client.host if request.client else "unknown"
-        request.app.state.refusal_throttle.charge(address)
+        charge(request)
         return
     kind = "role" if "role" in error.message else "rule"
     await run_in_threadpool(refused, request, actor.key_id, actor.role.value, error.message, kind)

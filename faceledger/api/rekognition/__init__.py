@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from faceledger.api.deps import charge, refused
 from faceledger.api.payload import parse_json_object
 from faceledger.errors import (
     AlreadyExistsError,
@@ -35,7 +36,6 @@ from faceledger.errors import (
 )
 from faceledger.service.auth import aws_credential
 from faceledger.service.common import Request as ServiceRequest
-from faceledger.service.common import record_refusal
 from faceledger.service.context import Services
 
 from . import sigv4
@@ -98,7 +98,7 @@ async def _refuse(
     http: Request, key_id: str, role: str, action: str, reason: str, kind: str
 ) -> Response:
     """Record the refusal (bounded, aggregated), charge the address, answer AccessDenied."""
-    await run_in_threadpool(refused_call, http, key_id, role, action, reason, kind)
+    await run_in_threadpool(refused, http, key_id, role, reason, kind, action)
     return aws_error("AccessDeniedException", reason)
 
 
@@ -157,7 +157,7 @@ async def _handle(http: Request) -> Response:
     try:
         result = await run_in_threadpool(ACTIONS[action], call)
     except PolicyViolation as error:  # the service put the refusal on the ledger already
-        http.app.state.refusal_throttle.charge(client_host(http))
+        charge(http)
         return aws_error("AccessDeniedException", error.message)
     except PermissionDeniedError as error:
         kind = "role" if "role" in error.message else "rule"
@@ -171,14 +171,3 @@ async def _handle(http: Request) -> Response:
         kind = error_type(error, action)
         return aws_error(kind, error.message, 500 if kind == "InternalServerError" else 400)
     return JSONResponse(result, media_type=CONTENT_TYPE)
-
-
-def client_host(http: Request) -> str:
-    return http.client.host if http.client else "unknown"
-
-
-def refused_call(
-    http: Request, key_id: str, role: str, action: str, reason: str, kind: str
-) -> None:
-    http.app.state.refusal_throttle.charge(client_host(http))
-    record_refusal(http.app.state.services, key_id, role, action, reason, kind, client_host(http))
