@@ -173,16 +173,7 @@ class Ledger:
             seen = self._seen
             if seen is not None:
                 seen_seq, seen_hash = seen
-                stored = (
-                    None
-                    if last is None or last[0] < seen_seq
-                    else last[1]
-                    if last[0] == seen_seq
-                    else session.scalar(
-                        select(LedgerEventRow.hash).where(LedgerEventRow.seq == seen_seq)
-                    )
-                )
-                if stored != seen_hash:
+                if _hash_at(session, last, seen_seq) != seen_hash:
                     raise LedgerError(
                         f"the ledger no longer holds event {seen_seq} as it was seen "
                         "(truncated or rewritten since); refusing to extend it. "
@@ -223,6 +214,15 @@ class Ledger:
                 session, "after_rollback", lambda s: s.info.pop("ledger", None), once=True
             )
         return pending
+
+
+def _hash_at(session: Session, last: Any, seq: int) -> str | None:
+    """The stored hash of event ``seq``; ``last`` is the newest (seq, hash), read already."""
+    if last is None or last[0] < seq:
+        return None
+    if last[0] == seq:
+        return str(last[1])
+    return session.scalar(select(LedgerEventRow.hash).where(LedgerEventRow.seq == seq))
 
 
 def verify(
