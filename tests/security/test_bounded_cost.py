@@ -6,13 +6,9 @@ and at most a few requests use the engine at once."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -25,10 +21,8 @@ from faceledger.service.gate import EngineGate
 from faceledger.vision import FaceEngine
 from faceledger.vision.engine import CNN_MAX_PIXELS, HOG_MAX_PIXELS
 from tests.conftest import DATA, DLIB_FACES, EXAMPLES, LFW, require
-from tests.rekognition.conftest import free_port
 from tests.security import corpus
-
-CLI = Path(sys.executable).parent / "faceledger"
+from tests.security.server_process import ServerProcess, cli
 
 
 def test_detectors_never_see_more_than_their_budget(monkeypatch) -> None:
@@ -130,13 +124,6 @@ def test_busy_is_a_503_with_retry_after(api) -> None:
     assert response.json()["error"]["code"] == "SERVICE_BUSY"
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
 def test_the_bad_input_corpus_against_a_real_server(tmp_path) -> None:
     """Peak server RSS under 1.5 GB, and every answer a clear one, within 30 s (a timeout, to
     catch a hang: no assertion on speed)."""
@@ -145,48 +132,24 @@ def test_the_bad_input_corpus_against_a_real_server(tmp_path) -> None:
         require(EXAMPLES / "obama.jpg"),
         require(LFW / "images/Tony_Blair/Tony_Blair_0001.jpg"),
     )
-    env = {**os.environ, "FACELEDGER_DATA_DIR": str(tmp_path)}
-    created = subprocess.run(
-        [str(CLI), "keys", "create", "--role", "operator", "--name", "corpus", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    token = json.loads(created.stdout)["token"]
-    port = free_port()
-    server = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
+    created = cli(tmp_path, "keys", "create", "--role", "operator", "--name", "corpus", "--json")
+    headers = {"Authorization": f"Bearer {json.loads(created.stdout)['token']}"}
+    server = ServerProcess(tmp_path).start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/v1/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and server.poll() is None, "did not start"
-                time.sleep(0.2)
-        baseline = peak_rss_mb(server.pid)
-        headers = {"Authorization": f"Bearer {token}"}
+        baseline = server.peak_rss_mb()
 
         def send(item):
             name, data = item
             response = httpx.post(
-                url + "/v1/detect", files={"image": ("x", data)}, headers=headers, timeout=30
+                server.url + "/v1/detect", files={"image": ("x", data)}, headers=headers, timeout=30
             )
             return name, response.status_code, response.json()
 
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(send, [*inputs.items(), *inputs.items()]))
-        peak = peak_rss_mb(server.pid)
+        peak = server.peak_rss_mb()
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
     by_name = {name: (status, body) for name, status, body in answers}
     for name, (status, body) in by_name.items():
         assert status in (200, 400, 413, 503), (name, status, body)
