@@ -1,5 +1,6 @@
-"""dlib's networks on ONNX Runtime: graphs built from the installed weights on first use, cached
-by the source file's SHA-256, and run with a fixed number of threads.
+"""The engine's networks on ONNX Runtime: graphs built from the installed weights on first use
+(dlib's from its own serialization format, YuNet dequantized from its int8 file), cached by the
+source file's SHA-256, and run with a fixed number of threads.
 
 Two processes building the same graph at once each write a private temporary file and rename it
 into place; the rename is atomic and both files are identical, so readers never see half a graph.
@@ -17,7 +18,7 @@ import onnx
 import onnxruntime as ort
 
 from faceledger.errors import ModelFileError
-from faceledger.vision.dnn import architectures, mmod
+from faceledger.vision.dnn import architectures, mmod, yunet
 from faceledger.vision.dnn.graph import build_descriptor_graph, build_mmod_graph
 from faceledger.vision.dnn.reader import DlibNetwork, read_network
 from faceledger.vision.models import get_spec, model_path
@@ -30,7 +31,7 @@ _NETWORKS: dict[str, tuple[Callable[[], list], Callable[[DlibNetwork], onnx.Mode
     "resnet128": (architectures.face_descriptor, build_descriptor_graph),
     "cnn": (architectures.mmod_face_detector, build_mmod_graph),
 }
-BUILDABLE = tuple(_NETWORKS)
+BUILDABLE = (*_NETWORKS, "yunet")
 
 
 def default_threads() -> int:
@@ -49,13 +50,12 @@ def graph_path(name: str, cache_dir: Path) -> Path:
 
 def build_graph(name: str, cache_dir: Path, *, force: bool = False) -> Path:
     """The cached ONNX graph for a registered dlib network, built if missing (or ``force``)."""
-    if name not in _NETWORKS:
+    if name not in BUILDABLE:
         raise ModelFileError(f"no ONNX graph for model {name!r}; buildable: {BUILDABLE}")
     target = graph_path(name, cache_dir)
     if target.is_file() and not force:
         return target
-    _, builder = _NETWORKS[name]
-    model = builder(load_network(name))
+    model = _build(name)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{name}-", suffix=".tmp")
     try:
@@ -66,6 +66,13 @@ def build_graph(name: str, cache_dir: Path, *, force: bool = False) -> Path:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return target
+
+
+def _build(name: str) -> onnx.ModelProto:
+    if name == "yunet":
+        return yunet.build_yunet_graph(onnx.load(str(model_path(name))))
+    _, builder = _NETWORKS[name]
+    return builder(load_network(name))
 
 
 def open_session(name: str, cache_dir: Path, threads: int) -> ort.InferenceSession:
@@ -115,3 +122,19 @@ class OnnxMmodDetector:
         pyramid = mmod.tiled_pyramid(image, self._network.input["mean"], layout)
         scores = self._session.run(None, {"pyramid": pyramid[None]})[0]
         return mmod.decode(scores[0, 0], self._network, layout, upsampled=upsample)
+
+
+class OnnxYunetDetector:
+    """YuNet: an RGB uint8 image -> faces scoring at least ``threshold``, in its own pixels."""
+
+    def __init__(self, cache_dir: Path, threads: int) -> None:
+        self._session = open_session("yunet", cache_dir, threads)
+        self._outputs = [output.name for output in self._session.get_outputs()]
+
+    def __call__(self, rgb: np.ndarray, threshold: float) -> list[yunet.YunetFace]:
+        tensor = yunet.network_input(rgb)
+        values = self._session.run(None, {"input": tensor})
+        rows, cols = tensor.shape[2:]
+        return yunet.decode(
+            dict(zip(self._outputs, values, strict=True)), rows, cols, threshold=threshold
+        )

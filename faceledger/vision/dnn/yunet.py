@@ -1,0 +1,159 @@
+"""YuNet, a small face detector (libfacedetection, MIT; OpenCV Zoo's 2023mar build), on ORT.
+
+The shipped file is int8 block-quantized with a fixed 640x640 input. ONNX Runtime runs the
+quantized graph slower than a float one (each run dequantizes every weight), so the weights are
+dequantized once into a float32 graph with a free input size, cached beside dlib's graphs.
+
+The network sees a BGR image of raw 0-255 values, padded at the right and bottom to a multiple of
+32 (its coarsest stride). For each stride (8, 16, 32) every output cell predicts a class score, an
+objectness, a box (centre offset in cells, log size in cells) and five landmarks (offsets in
+cells); the score is the geometric mean of class and objectness. This is how OpenCV's
+FaceDetectorYN decodes it; tests check our boxes against OpenCV's on real photos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+STRIDES = (8, 16, 32)
+ALIGN = 32  # the input is padded to a multiple of the coarsest stride
+# YuNet's five points, in its order (image left/right, the viewer's).
+LANDMARKS = ("eye_right", "eye_left", "nose_tip", "mouth_right", "mouth_left")
+
+
+@dataclass(frozen=True)
+class YunetFace:
+    """A detection in the pixels of the image given: box ``left, top, width, height``."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: tuple[tuple[float, float], ...]
+
+
+def build_yunet_graph(quantized: onnx.ModelProto) -> onnx.ModelProto:
+    """A float32 copy of the quantized YuNet graph: every DequantizeLinear of constant weights
+    (and the Reshape that follows it) folded into a plain initializer; input height and width
+    left free."""
+    graph = quantized.graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    folded: dict[str, np.ndarray] = {}
+    kept: list[onnx.NodeProto] = []
+    for node in graph.node:
+        sources = [folded.get(name, constants.get(name)) for name in node.input]
+        if node.op_type == "DequantizeLinear" and all(s is not None for s in sources):
+            folded[node.output[0]] = _dequantize(node, *sources)
+        elif node.op_type == "Reshape" and node.input[0] in folded:
+            shape = constants[node.input[1]]
+            folded[node.output[0]] = folded.pop(node.input[0]).reshape(shape)
+        else:
+            kept.append(node)
+    used = {name for node in kept for name in node.input}
+    initializers = [numpy_helper.from_array(v, k) for k, v in folded.items() if k in used]
+    initializers += [init for init in graph.initializer if init.name in used]
+    image = helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, "rows", "cols"])
+    outputs = [
+        helper.make_tensor_value_info(o.name, onnx.TensorProto.FLOAT, [1, "cells", _width(o)])
+        for o in graph.output
+    ]
+    float_graph = helper.make_graph(kept, "yunet_float", [image], outputs, initializers)
+    model = helper.make_model(float_graph, opset_imports=list(quantized.opset_import))
+    model.ir_version = quantized.ir_version
+    onnx.checker.check_model(model)
+    return model
+
+
+def _width(output: onnx.ValueInfoProto) -> int:
+    return output.type.tensor_type.shape.dim[2].dim_value
+
+
+def _dequantize(node: onnx.NodeProto, values: np.ndarray, *rest: np.ndarray) -> np.ndarray:
+    """ONNX DequantizeLinear (opset 21) over constants, including block quantization: the scale
+    (and zero point) has one entry per ``block_size`` values along ``axis``."""
+    scale = rest[0].astype(np.float32)
+    zero = rest[1].astype(np.float32) if len(rest) > 1 else np.zeros_like(scale)
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    axis = attributes.get("axis", 1) % max(values.ndim, 1)
+    block = attributes.get("block_size", 0)
+    if block:
+        size = values.shape[axis]
+        scale = np.repeat(scale, block, axis=axis).take(range(size), axis=axis)
+        zero = np.repeat(zero, block, axis=axis).take(range(size), axis=axis)
+    elif scale.ndim == 1 and values.ndim > 1:  # per-axis
+        shape = [1] * values.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return ((values.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
+def network_input(rgb: np.ndarray) -> np.ndarray:
+    """(1, 3, rows, cols) float32 BGR, zero-padded at the right and bottom to a multiple of 32."""
+    height, width = rgb.shape[:2]
+    rows, cols = -(-height // ALIGN) * ALIGN, -(-width // ALIGN) * ALIGN
+    tensor = np.zeros((1, 3, rows, cols), np.float32)
+    tensor[0, :, :height, :width] = rgb[:, :, ::-1].transpose(2, 0, 1)
+    return tensor
+
+
+def decode(
+    outputs: dict[str, np.ndarray],
+    rows: int,
+    cols: int,
+    *,
+    threshold: float,
+    nms_iou: float = 0.3,
+) -> list[YunetFace]:
+    """Faces scoring at least ``threshold``, after non-maximum suppression, best first."""
+    boxes, scores, points = [], [], []
+    for stride in STRIDES:
+        grid_rows, grid_cols = rows // stride, cols // stride
+        cls = np.clip(outputs[f"cls_{stride}"][0, :, 0], 0, 1)
+        obj = np.clip(outputs[f"obj_{stride}"][0, :, 0], 0, 1)
+        score = np.sqrt(cls * obj)
+        keep = np.nonzero(score >= threshold)[0]
+        if not len(keep):
+            continue
+        row, col = np.divmod(keep, grid_cols)
+        assert grid_rows * grid_cols == len(cls)
+        bbox = outputs[f"bbox_{stride}"][0, keep].astype(np.float64)
+        kps = outputs[f"kps_{stride}"][0, keep].astype(np.float64).reshape(-1, 5, 2)
+        centre_x, centre_y = (col + bbox[:, 0]) * stride, (row + bbox[:, 1]) * stride
+        width, height = np.exp(bbox[:, 2]) * stride, np.exp(bbox[:, 3]) * stride
+        boxes.append(np.stack([centre_x - width / 2, centre_y - height / 2, width, height], 1))
+        scores.append(score[keep])
+        points.append((kps + np.stack([col, row], 1)[:, None, :]) * stride)
+    if not boxes:
+        return []
+    all_boxes, all_scores, all_points = (
+        np.concatenate(boxes),
+        np.concatenate(scores),
+        np.concatenate(points),
+    )
+    faces = []
+    for index in _nms(all_boxes, all_scores, nms_iou):
+        landmarks = tuple((float(x), float(y)) for x, y in all_points[index])
+        box = tuple(float(v) for v in all_boxes[index])
+        faces.append(YunetFace(box, float(all_scores[index]), landmarks))  # type: ignore[arg-type]
+    return faces
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+    order = list(np.argsort(-scores, kind="stable"))
+    left, top = boxes[:, 0], boxes[:, 1]
+    right, bottom = left + boxes[:, 2], top + boxes[:, 3]
+    area = boxes[:, 2] * boxes[:, 3]
+    kept: list[int] = []
+    while order:
+        best, rest = order[0], np.array(order[1:], dtype=int)
+        kept.append(int(best))
+        if not len(rest):
+            break
+        width = np.minimum(right[best], right[rest]) - np.maximum(left[best], left[rest])
+        height = np.minimum(bottom[best], bottom[rest]) - np.maximum(top[best], top[rest])
+        inter = np.clip(width, 0, None) * np.clip(height, 0, None)
+        overlap = inter / (area[best] + area[rest] - inter)
+        order = [int(i) for i in rest[overlap <= iou]]
+    return kept
