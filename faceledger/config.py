@@ -10,6 +10,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,9 +67,22 @@ class Settings(BaseSettings):
         default="photo-library",
         description="The use policy of keys created without one (and of the local CLI).",
     )
+    detector: Literal["yunet", "hog", "cnn"] = Field(
+        default="yunet",
+        description="The face detector: yunet (fast, finds small and turned faces), hog (dlib's "
+        "HOG, frontal faces), cnn (dlib's MMOD CNN, slow).",
+    )
+    min_face_px: int = Field(
+        default=40,
+        ge=8,
+        le=4096,
+        description="The smallest face, in an image's own pixels, detection must find; it sets "
+        "how far images are scaled before detection (smaller costs more).",
+    )
     cnn_fallback: bool = Field(
         default=True,
-        description="Where HOG finds no face, try the CNN detector (slow, only on those images).",
+        description="Where the detector finds no face, try the CNN detector (slow, only on "
+        "those images).",
     )
     s3_bucket_dir: Path | None = Field(
         default=None,

@@ -21,10 +21,18 @@ from faceledger.cli.common import (
 )
 from faceledger.errors import FaceledgerError, NoFaceDetected
 from faceledger.vision import Face, FaceEngine, QualityLevel, gate_reasons
+from faceledger.vision.engine import MIN_FACE_PX
 
-DetectorOpt = Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn (robust, slow).")]
+DetectorOpt = Annotated[
+    str, typer.Option(help="Face detector: yunet (fast, small faces), hog, or cnn (slow).")
+]
+MinFaceOpt = Annotated[
+    int,
+    typer.Option(help="The smallest face to find, in pixels; smaller costs more (HOG ~4x)."),
+]
 UpsampleOpt = Annotated[
-    int | None, typer.Option(min=0, max=3, help="Image doublings before detection (auto if unset).")
+    int | None,
+    typer.Option(min=0, max=3, help="HOG/CNN: image doublings (from --min-face-px if unset)."),
 ]
 BackendOpt = Annotated[
     Backend, typer.Option(help="Where the networks run: onnx (fast) or dlib (the reference).")
@@ -51,7 +59,8 @@ def detect(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object for all images.")
     ] = False,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "yunet",
+    min_face_px: MinFaceOpt = MIN_FACE_PX,
     upsample: UpsampleOpt = None,
     quality_filter: Annotated[
         QualityLevel, typer.Option(help="Gate level whose verdict is shown per face.")
@@ -63,7 +72,9 @@ def detect(
 ) -> None:
     """Find faces: box (pixels: left, top, width, height), confidence, quality, pose, gate."""
     with reported_errors():
-        engine = FaceEngine(detector=detector, upsample=upsample, backend=backend.value)
+        engine = FaceEngine(
+            detector=detector, min_face_px=min_face_px, upsample=upsample, backend=backend.value
+        )
     results: list[dict[str, object]] = []
     worst = 0
     for start in range(0, len(images), BATCH):
@@ -148,13 +159,16 @@ def compare(
         float, typer.Option(min=0, max=100, help="Similarity (0-100) at which faces match.")
     ] = 80.0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    detector: DetectorOpt = "hog",
+    detector: DetectorOpt = "yunet",
+    min_face_px: MinFaceOpt = MIN_FACE_PX,
     upsample: UpsampleOpt = None,
     backend: BackendOpt = Backend.onnx,
 ) -> None:
     """Compare the largest face of SOURCE with every face of TARGET."""
     with reported_errors():
-        engine = FaceEngine(detector=detector, upsample=upsample, backend=backend.value)
+        engine = FaceEngine(
+            detector=detector, min_face_px=min_face_px, upsample=upsample, backend=backend.value
+        )
         source_faces = engine.analyze(source)
         if not source_faces:
             raise fail(NoFaceDetected(f"no face found in the source image {source}"))

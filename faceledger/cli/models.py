@@ -70,7 +70,7 @@ def build_models(
     force: Annotated[bool, typer.Option(help="Rebuild graphs that are already cached.")] = True,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Build the ONNX graphs from the installed dlib weight files (done on first use anyway)."""
+    """Build the ONNX graphs from the installed weight files (done on first use anyway)."""
     cache = get_settings().cache_dir
     built = []
     with reported_errors():

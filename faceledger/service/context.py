@@ -66,7 +66,12 @@ class Services:
         services = cls(
             settings=settings,
             db=db,
-            engine=engine or FaceEngine(cnn_fallback=settings.cnn_fallback),
+            engine=engine
+            or FaceEngine(
+                detector=settings.detector,
+                min_face_px=settings.min_face_px,
+                cnn_fallback=settings.cnn_fallback,
+            ),
             indexes=indexes,
             ledger=ledger,
             secrets=secrets,

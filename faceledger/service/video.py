@@ -2,8 +2,8 @@
 
 A job is a database row before it is work: starting one checks the policy, records the start on
 the ledger and queues it; a bounded pool of workers runs the queue (``video_jobs`` at once).
-A worker samples frames at the job's stated rate, detects (HOG; the CNN fallback that single
-images get on every faceless image runs on at most one sampled frame a second here, since a
+A worker samples frames at the job's stated rate, detects (YuNet by default; the CNN fallback that
+single images get on every faceless image runs on at most one sampled frame a second here, as a
 face missed in one frame is usually found in the next) and embeds faces, follows them across
 frames (:mod:`faceledger.vision.tracking`) and, for a search, searches the collection with each
 person's best faces rather than every frame. Progress is written as it goes; a job can be
@@ -561,9 +561,9 @@ def analyze_frames(
     engine: FaceEngine, decoded: Iterable[Frame], fallback_every: int, batch: int = 4
 ) -> Iterator[tuple[Frame, list[Face]]]:
     """(frame, its faces) in order. Frames are analysed ``batch`` at a time on the engine's
-    threads (HOG releases the GIL, so two frames use two cores); the CNN fallback for faces
-    HOG misses runs only on every ``fallback_every``-th frame that had none (about one a
-    second of video: a face missed in one frame is usually found in the next)."""
+    threads (the detectors release the GIL, so two frames use two cores); the CNN fallback for
+    faces the detector misses runs only on every ``fallback_every``-th frame that had none
+    (about one a second of video: a face missed in one frame is usually found in the next)."""
     pending: list[Frame] = []
     number = 0
 

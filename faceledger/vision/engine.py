@@ -18,11 +18,18 @@ from typing import TypeVar
 
 import dlib
 import numpy as np
+from PIL import Image
 
 from faceledger.config import get_settings
 from faceledger.errors import InvalidParameterError
 from faceledger.imaging import ImageLimits, load_image
-from faceledger.vision.dnn.runtime import OnnxDescriptor, OnnxMmodDetector, default_threads
+from faceledger.vision.dnn.runtime import (
+    OnnxDescriptor,
+    OnnxMmodDetector,
+    OnnxYunetDetector,
+    default_threads,
+)
+from faceledger.vision.dnn.yunet import YunetFace
 from faceledger.vision.models import get_spec, model_path
 from faceledger.vision.quality import measure_quality, score_to_confidence
 from faceledger.vision.similarity import Calibration, distance_to_similarity
@@ -34,20 +41,47 @@ R = TypeVar("R")
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
-DETECTORS = ("hog", "cnn")
+DETECTORS = ("yunet", "hog", "cnn")
 BACKENDS = ("onnx", "dlib")
-# Auto upsampling: the most doublings (at most 2) that keep the image under this many pixels.
-# HOG's window is 80 px, so each doubling halves the smallest face it can find.
-AUTO_UPSAMPLE_PIXELS = 2_000_000
+# Detection is sized by the smallest face that must be found, not by the image: by default
+# Rekognition's documented floor, a 40x40 face (in a 1920x1080 image).
+MIN_FACE_PX = 40
+# HOG's window is 80 px: each doubling of the image halves the smallest face it finds.
+HOG_WINDOW_PX = 80
+# YuNet finds faces down to about 20 px, with better scores from ~28 px: an image is scaled by
+# YUNET_FACE_PX / min_face_px (0.7 at the default 40), but never below YUNET_MIN_SIDE px on its
+# long side, where the network is cheap anyway. Measured with benchmarks/detection.py on 160 faces
+# of 40-200 px pasted on 1280x720 frames, score >= 0.85: at 20 px 154 found, 24 ms per frame; at
+# 28 px 159 found, 32 ms (HOG at upsample 1: 159, 293 ms).
+YUNET_FACE_PX = 28
+YUNET_MIN_SIDE = 640
+# YuNet's score is the geometric mean of its class and objectness outputs. Detections scoring
+# YUNET_THRESHOLD or more are faces; those from YUNET_CONFIRM_FROM up count only where dlib's
+# MMOD CNN, or else its HOG detector (at score CONFIRM_HOG_SCORE), run on twice the box scaled so
+# the face is CONFIRM_FACE_PX wide, finds a face there too (~8 ms each; at most CONFIRM_MOST per
+# image, best scores first). Measured (benchmarks/detection.py, README): a single cut at
+# OpenCV's 0.6 gave false faces in video frames (dark patches, a hand), at 0.85 a dog in dlib's
+# dogs.jpg (0.86), while at 0.9 small and turned real faces were lost (36 of dlib's 43
+# hand-labelled faces; people in three-quarter view in the Hamilton clip score 0.85-0.88). HOG
+# alone as the checker dropped the turned faces, the CNN alone a face filling a UTKFace crop;
+# with both, every true face of 0.7-0.9 in those sets was kept and every false one dropped, the
+# dog included. Chosen on those sets, so the figures flatter it.
+YUNET_THRESHOLD = 0.9
+YUNET_CONFIRM_FROM = 0.7
+CONFIRM_FACE_PX = 90
+CONFIRM_HOG_SCORE = -0.2
+CONFIRM_MOST = 32
 # analyze_many embeds faces in batches of this many while other images are still being detected.
 EMBED_BATCH = 16
-# Pixel budgets: what each detector may see after upsampling. An image above the budget is
+# Pixel budgets: what each detector may see after scaling. An image above the budget is
 # downscaled before detection (and never upsampled), so one request's cost is bounded whatever
 # the image. Measured on 2 cores (README, "Bounded cost"): HOG takes ~0.07 s and little memory
 # per megapixel, so a 12 MP phone photo runs at full size; the MMOD CNN takes ~130 MB and ~0.3 s
-# per megapixel, so it never sees more than 2 MP (LFW's 250 px images upsampled twice are 1 MP).
+# per megapixel, so it never sees more than 2 MP (LFW's 250 px images upsampled twice are 1 MP);
+# YuNet ~75 ms and ~46 MB per megapixel on one thread (4 MP: 0.3 s, +183 MB).
 HOG_MAX_PIXELS = 12_000_000
 CNN_MAX_PIXELS = 2_000_000
+YUNET_MAX_PIXELS = 4_000_000
 
 
 class FaceEngine:
@@ -55,10 +89,16 @@ class FaceEngine:
     run in parallel; dlib's own networks are taken one call at a time).
 
     Args:
-        detector: ``"hog"`` (dlib's HOG + SVM; fast, frontal faces) or ``"cnn"`` (dlib's MMOD
-            CNN; finds turned and small faces; on ONNX Runtime about 0.1 s per 720p frame).
-        upsample: how many times to double the image before detecting; ``None`` chooses per image
-            (see :data:`AUTO_UPSAMPLE_PIXELS`). More finds smaller faces and costs ~4x per step.
+        detector: ``"yunet"`` (YuNet, a small CNN: the default; finds small and turned faces,
+            a few ms per photo), ``"hog"`` (dlib's HOG + SVM; frontal faces) or ``"cnn"``
+            (dlib's MMOD CNN; on ONNX Runtime about 0.1 s per 720p frame).
+        min_face_px: the smallest face (in the image's pixels) detection must find; it decides
+            how much each detector scales the image (see :data:`MIN_FACE_PX`). Smaller costs
+            more: HOG ~4x per halving.
+        yunet_threshold: the YuNet score at which a detection is a face without the CNN's
+            confirmation (see :data:`YUNET_THRESHOLD`).
+        upsample: for HOG and the CNN, how many times to double the image; ``None`` derives it
+            from ``min_face_px`` (HOG's window is 80 px).
         cnn_fallback: with the HOG detector, run the CNN detector on images where HOG finds
             nothing. Costs time only on those images.
         flip_fusion: embed each face and its mirror image and average the two descriptors.
@@ -78,7 +118,9 @@ class FaceEngine:
     def __init__(
         self,
         *,
-        detector: str = "hog",
+        detector: str = "yunet",
+        min_face_px: int = MIN_FACE_PX,
+        yunet_threshold: float = YUNET_THRESHOLD,
         upsample: int | None = None,
         cnn_fallback: bool = False,
         flip_fusion: bool = True,
@@ -97,11 +139,17 @@ class FaceEngine:
             raise InvalidParameterError("threads must be between 1 and 256")
         if detector not in DETECTORS:
             raise InvalidParameterError(f"detector must be one of {DETECTORS}, not {detector!r}")
+        if not 0.0 < yunet_threshold <= 1.0:
+            raise InvalidParameterError("yunet_threshold must be between 0 and 1")
+        if not 8 <= min_face_px <= 4096:
+            raise InvalidParameterError("min_face_px must be between 8 and 4096")
         if upsample is not None and not 0 <= upsample <= 3:
             raise InvalidParameterError("upsample must be between 0 and 3")
         if not 0 <= jitter <= 100:
             raise InvalidParameterError("jitter must be between 0 and 100")
         self.detector = detector
+        self.min_face_px = min_face_px
+        self.yunet_threshold = yunet_threshold
         self.upsample = upsample
         self.cnn_fallback = cnn_fallback
         self.flip_fusion = flip_fusion
@@ -118,7 +166,7 @@ class FaceEngine:
         # dlib's own networks keep state in the object: one call at a time (backend "dlib").
         self._dlib_lock = threading.Lock()
         self._shape = dlib.shape_predictor(str(model_path("landmarks5")))
-        needs_cnn = detector == "cnn" or cnn_fallback
+        needs_cnn = detector in ("cnn", "yunet") or cnn_fallback  # YuNet: to confirm
         if backend == "dlib":
             self._cnn = dlib_cnn(model_path("cnn")) if needs_cnn else None
             self._descriptor = dlib_descriptor(model_path("resnet128"))
@@ -126,6 +174,12 @@ class FaceEngine:
             cache = model_cache or get_settings().cache_dir
             self._cnn = OnnxMmodDetector(cache, self.threads) if needs_cnn else None
             self._descriptor = OnnxDescriptor(cache, self.threads)
+        # YuNet always runs on ONNX Runtime (dlib has no such network), on one thread per call:
+        # it is small (2 ms for a 250 px photo), and images and requests run side by side
+        # (analyze_many's detection threads, the server's concurrent requests), so more
+        # threads per call would only make them fight over the same cores.
+        cache = model_cache or get_settings().cache_dir
+        self._yunet = OnnxYunetDetector(cache, 1) if detector == "yunet" else None
 
     @property
     def fingerprint(self) -> str:
@@ -146,6 +200,20 @@ class FaceEngine:
         key = "|".join([*parts, f"backend={backend}"] if backend != "dlib" else parts)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
+    @staticmethod
+    def detection_fingerprint(detector: str, min_face_px: int = MIN_FACE_PX) -> str:
+        """Identifies what decides which faces are found and where, for caches of results
+        (the embedding fingerprint does not change when only detection does)."""
+        rules = [
+            detector,
+            f"min_face_px={min_face_px}",
+            f"yunet={get_spec('yunet').sha256[:16]}/{YUNET_FACE_PX}/{YUNET_MIN_SIDE}",
+            f"threshold={YUNET_THRESHOLD}/{YUNET_CONFIRM_FROM}",
+            f"confirm={CONFIRM_FACE_PX}/{CONFIRM_HOG_SCORE}/{CONFIRM_MOST}",
+            f"hog={HOG_WINDOW_PX}",
+        ]
+        return hashlib.sha256("|".join(rules).encode()).hexdigest()[:16]
+
     def load(self, image: ImageInput) -> np.ndarray:
         """An RGB uint8 array from an array, a path or encoded bytes."""
         if isinstance(image, np.ndarray):
@@ -154,14 +222,18 @@ class FaceEngine:
             return np.ascontiguousarray(image)
         return load_image(image, self.limits)
 
-    def auto_upsample(self, image: np.ndarray) -> int:
+    def auto_upsample(self) -> int:
+        """Doublings (at most 2) that bring ``min_face_px`` up to HOG's 80 px window."""
         if self.upsample is not None:
             return self.upsample
-        pixels = image.shape[0] * image.shape[1]
-        steps = 0
-        while steps < 2 and pixels * 4 ** (steps + 1) <= AUTO_UPSAMPLE_PIXELS:
-            steps += 1
-        return steps
+        return min(2, max(0, math.ceil(math.log2(HOG_WINDOW_PX / self.min_face_px))))
+
+    def yunet_scale(self, height: int, width: int) -> float:
+        """The factor YuNet's input is scaled by: the smallest face sought to ~20 px, images
+        under 640 px left alone, never above the pixel budget."""
+        scale = min(2.0, YUNET_FACE_PX / self.min_face_px)
+        scale = max(scale, min(1.0, YUNET_MIN_SIDE / max(height, width)))
+        return min(scale, math.sqrt(YUNET_MAX_PIXELS / (height * width)))
 
     def detect(self, image: ImageInput) -> list[Face]:
         """Find faces; each has a box, 5 landmarks, confidence and quality, but no embedding.
@@ -239,7 +311,11 @@ class FaceEngine:
         self, rgb: np.ndarray, cnn_fallback: bool | None = None
     ) -> list[tuple[Face, np.ndarray]]:
         fallback = self.cnn_fallback if cnn_fallback is None else cnn_fallback
-        if self.detector == "cnn":
+        if self.detector == "yunet":
+            found = self._run_yunet(rgb)
+            if not found and fallback and self._cnn is not None:
+                found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS, min_upsample=1)
+        elif self.detector == "cnn":
             found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS)
         else:
             found = self._within_budget(rgb, self._run_hog, HOG_MAX_PIXELS)
@@ -259,7 +335,7 @@ class FaceEngine:
         they would exceed it, a downscaled copy when the image itself does. Boxes come back in
         the image's own pixels."""
         pixels = rgb.shape[0] * rgb.shape[1]
-        upsample = max(self.auto_upsample(rgb), min_upsample)
+        upsample = max(self.auto_upsample(), min_upsample)
         while upsample > 0 and pixels * 4**upsample > budget:
             upsample -= 1
         if pixels <= budget:
@@ -270,13 +346,64 @@ class FaceEngine:
             for b, s, name in run(box_downscale(rgb, factor), 0)
         ]
 
-    def _run_hog(self, rgb: np.ndarray, upsample: int) -> list[tuple[Box, float, str]]:
+    def _run_yunet(self, rgb: np.ndarray) -> list[tuple[Box, float, str]]:
+        assert self._yunet is not None
+        height, width = rgb.shape[:2]
+        scale = self.yunet_scale(height, width)
+        scaled = rgb
+        if abs(scale - 1.0) > 0.05:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            scaled = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+        sx, sy = width / scaled.shape[1], height / scaled.shape[0]
+        found, checked = [], 0
+        for face in self._yunet(scaled, min(YUNET_CONFIRM_FROM, self.yunet_threshold)):
+            box = landmark_box(face, sx, sy)
+            if face.score < self.yunet_threshold:
+                checked += 1
+                if checked > CONFIRM_MOST or not self._confirmed(rgb, box):
+                    continue
+            found.append((box, face.score, "yunet"))
+        return found
+
+    def _confirmed(self, rgb: np.ndarray, box: Box) -> bool:
+        """Whether dlib's MMOD CNN, or else its HOG detector, finds a face of about ``box``'s
+        size centred inside it, looking at twice the box scaled so the face is CONFIRM_FACE_PX
+        wide: for the CNN black beyond the image's edges (a face filling the photo still needs
+        a margin), for HOG only the image (black edges spoil its gradients)."""
+        height, width = rgb.shape[:2]
+        side = max(2, math.ceil(2 * box.width))
+        left, top = round(box.center.x - side / 2), round(box.center.y - side / 2)
+        columns = slice(max(0, left), min(width, left + side))
+        rows = slice(max(0, top), min(height, top + side))
+        if columns.stop - columns.start < 2 or rows.stop - rows.start < 2:
+            return False
+        scale = CONFIRM_FACE_PX / box.width
+
+        def agrees(found: list[tuple[Box, float, str]], x0: int, y0: int) -> bool:
+            for other, _, _ in found:
+                x, y = x0 + other.center.x / scale, y0 + other.center.y / scale
+                inside = box.left <= x <= box.right and box.top <= y <= box.bottom
+                if inside and 0.5 <= other.width / scale / box.width <= 2.0:
+                    return True
+            return False
+
+        view = np.zeros((side, side, 3), np.uint8)
+        part = rgb[rows, columns]
+        view[rows.start - top : rows.stop - top, columns.start - left : columns.stop - left] = part
+        if agrees(self._run_cnn(_scaled(view, scale), 0), left, top):
+            return True
+        found = self._run_hog(_scaled(part, scale), 0, threshold=CONFIRM_HOG_SCORE)
+        return agrees(found, columns.start, rows.start)
+
+    def _run_hog(
+        self, rgb: np.ndarray, upsample: int, threshold: float = 0.0
+    ) -> list[tuple[Box, float, str]]:
         try:
             hog = self._hogs.get_nowait()
         except queue.Empty:
             hog = dlib.get_frontal_face_detector()
         try:
-            rects, scores, _ = hog.run(rgb, upsample, 0.0)
+            rects, scores, _ = hog.run(rgb, upsample, threshold)
         finally:
             self._hogs.put(hog)
         return [(_box(r), float(s), "hog") for r, s in zip(rects, scores, strict=True)]
@@ -295,7 +422,10 @@ class FaceEngine:
         shape = self._shape(rgb, _rect(box))
         landmarks = tuple(Point(float(p.x), float(p.y)) for p in shape.parts())
         chip = self._chip(rgb, box, landmarks)
-        confidence = score_to_confidence(score) if detector != "given" else 0.0
+        if detector == "yunet":
+            confidence = 100.0 * score
+        else:
+            confidence = score_to_confidence(score) if detector != "given" else 0.0
         quality: Quality = measure_quality(rgb, box, landmarks, chip, confidence)
         face = Face(
             box=box,
@@ -330,6 +460,32 @@ class FaceEngine:
         if self.flip_fusion:
             raw = (raw[: len(chips)] + raw[len(chips) :]) / 2.0
         return list(raw)
+
+
+def _scaled(rgb: np.ndarray, scale: float) -> np.ndarray:
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+
+
+def landmark_box(face: YunetFace, sx: float = 1.0, sy: float = 1.0) -> Box:
+    """The box dlib's 5-point landmark model expects (it was trained on dlib's HOG boxes) for a
+    YuNet face, from YuNet's eyes and mouth corners and box size, in image pixels (``sx``,
+    ``sy``: image pixels per detector pixel).
+
+    Fitted by least squares on 2,000 LFW faces found by both detectors; on 400 others the
+    descriptors from these boxes differ from those from HOG's boxes by 0.032 on average, as
+    much as moving HOG's box by 4 px does (benchmarks/detection.py).
+    """
+    points = np.asarray(face.landmarks, dtype=np.float64) * (sx, sy)
+    eyes = (points[0] + points[1]) / 2
+    mouth = (points[3] + points[4]) / 2
+    eye_to_mouth = float(np.linalg.norm(mouth - eyes))
+    eye_to_eye = float(np.linalg.norm(points[0] - points[1]))
+    middle = (eyes + mouth) / 2
+    centre_x = middle[0] + 0.100 * eye_to_mouth - 0.202 * eye_to_eye
+    centre_y = middle[1] - 0.281 * eye_to_mouth + 0.237 * eye_to_eye
+    size = 0.652 * face.box[2] * sx + 0.362 * face.box[3] * sy
+    return Box(float(centre_x - size / 2), float(centre_y - size / 2), float(size), float(size))
 
 
 def box_downscale(rgb: np.ndarray, factor: int, rows: int = 256) -> np.ndarray:

@@ -26,7 +26,7 @@ from tests.security.server_process import ServerProcess, cli
 
 
 def test_detectors_never_see_more_than_their_budget(monkeypatch) -> None:
-    engine = FaceEngine(cnn_fallback=True)
+    engine = FaceEngine(detector="hog", cnn_fallback=True)
     seen: list[tuple[str, int, int]] = []
 
     def spy(name):
@@ -46,7 +46,7 @@ def test_detectors_never_see_more_than_their_budget(monkeypatch) -> None:
         assert cnn == "cnn" and cnn_pixels <= CNN_MAX_PIXELS, shape
     seen.clear()
     engine.detect(np.zeros((250, 250, 3), dtype=np.uint8))
-    assert [s[2] for s in seen] == [2, 2]  # small images are still upsampled as before
+    assert [s[2] for s in seen] == [1, 1]  # a 40 px face needs one doubling for HOG's 80 px
 
 
 def test_a_face_in_a_downscaled_image_is_found_in_its_own_pixels() -> None:

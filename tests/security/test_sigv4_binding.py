@@ -49,7 +49,8 @@ def test_a_captured_request_cannot_carry_another_body(server) -> None:
     accepted = send(server.url, headers, body)  # the genuine request still works
     assert accepted.status_code == 200, accepted.text
     faces = rek.list_faces(CollectionId="bound")["Faces"]
-    assert [f["ExternalImageId"] for f in faces] == ["tony"]
+    # Tony_Blair_0001 has a second face at its edge, which YuNet finds: both are the original's
+    assert faces and {f["ExternalImageId"] for f in faces} == {"tony"}
 
 
 def test_unsigned_payload_is_refused(server) -> None:
