@@ -30,17 +30,28 @@ DataOpt = Annotated[
 WorkersOpt = Annotated[int | None, typer.Option(min=1, max=64, help="Worker processes.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute every embedding.")]
 FlipOpt = Annotated[bool, typer.Option(help="Average each face's and its mirror's descriptor.")]
-FallbackOpt = Annotated[bool, typer.Option(help="Run the CNN detector where HOG finds no face.")]
-UpsampleOpt = Annotated[int, typer.Option(min=0, max=3, help="HOG upsampling on LFW's 250 px.")]
+FallbackOpt = Annotated[
+    bool, typer.Option(help="Run the CNN detector where the detector finds no face.")
+]
+UpsampleOpt = Annotated[
+    int | None, typer.Option(min=0, max=3, help="HOG/CNN doublings (default: from the face size).")
+]
+DetectorOpt = Annotated[str, typer.Option(help="Face detector: yunet, hog or cnn.")]
 BackendOpt = Annotated[
     Backend, typer.Option(help="Where the networks run: onnx (fast) or dlib (the reference).")
 ]
 
 
 def _pipeline(
-    flip: bool, cnn_fallback: bool, upsample: int, jitter: int, backend: Backend
+    detector: str,
+    flip: bool,
+    cnn_fallback: bool,
+    upsample: int | None,
+    jitter: int,
+    backend: Backend,
 ) -> Pipeline:
     return Pipeline(
+        detector=detector,
         upsample=upsample,
         cnn_fallback=cnn_fallback,
         flip_fusion=flip,
@@ -60,7 +71,8 @@ def lfw_command(
     no_cache: NoCacheOpt = False,
     flip: FlipOpt = True,
     cnn_fallback: FallbackOpt = True,
-    upsample: UpsampleOpt = 1,
+    detector: DetectorOpt = "yunet",
+    upsample: UpsampleOpt = None,
     jitter: Annotated[
         int, typer.Option(min=0, max=100, help="dlib jitter copies (needs --backend dlib).")
     ] = 0,
@@ -81,7 +93,7 @@ def lfw_command(
     with reported_errors(), progress_bar("embedding LFW images") as (set_total, advance):
         report = evaluate_lfw(
             data,
-            pipeline=_pipeline(flip, cnn_fallback, upsample, jitter, backend),
+            pipeline=_pipeline(detector, flip, cnn_fallback, upsample, jitter, backend),
             folds=chosen,
             cache_dir=None if no_cache else settings.cache_dir,
             workers=workers or settings.workers,
@@ -102,8 +114,8 @@ def lfw_command(
         ("ROC AUC", f"{report.roc_auc:.5f}"),
         ("TAR at FAR 1e-3", f"{report.tar_at_far_1e3:.2%}"),
         (
-            "found by HOG / CNN fallback",
-            f"{report.detected_by['hog']} / {report.detected_by['cnn']}",
+            f"found by {detector} / CNN fallback",
+            f"{report.detected_by[detector]} / {report.detected_by['cnn']}",
         ),
         ("no face found (centre box used)", str(report.no_face_images)),
         ("computed / cached images", f"{report.computed_images} / {report.cached_images}"),

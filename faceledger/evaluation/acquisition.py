@@ -21,8 +21,8 @@ class Outcome:
     race: str
     gender: str
     age_band: str
-    found_by_hog: bool
-    found: bool  # by HOG or, where it found none, the CNN detector
+    found_by_detector: bool  # the engine's own detector, before any CNN fallback
+    found: bool  # by the detector or, where it found none, the CNN detector
     gate_passed: bool
 
 
@@ -38,9 +38,9 @@ def _detect(job: tuple[str, str, str, str]) -> Outcome:
     assert _engine is not None
     path, race, gender, age_band = job
     faces = _engine.detect(path)
-    hog = any(f.detector == "hog" for f in faces)
+    primary = any(f.detector == _engine.detector for f in faces)
     passed = bool(faces) and not gate_reasons(faces[0].quality, QualityLevel.AUTO)
-    return Outcome(Path(path).name, race, gender, age_band, hog, bool(faces), passed)
+    return Outcome(Path(path).name, race, gender, age_band, primary, bool(faces), passed)
 
 
 def read_labels(utkface_dir: Path, limit: int | None = None) -> list[tuple[str, str, str, str]]:
@@ -75,7 +75,7 @@ def run_detection(
 def failure_rates(
     outcomes: list[Outcome], key: Callable[[Outcome], str], min_images: int = 20
 ) -> dict[str, dict[str, Rate]]:
-    """Per cell: detector miss rate (after the CNN fallback), HOG-only miss rate, and the AUTO
+    """Per cell: miss rate (after the CNN fallback), the detector's own miss rate, and the AUTO
     gate's rejection rate among faces found; Wilson 95 % intervals."""
     cells: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
@@ -85,7 +85,9 @@ def failure_rates(
         found = [o for o in items if o.found]
         result[cell] = {
             "missed": _rate(sum(not o.found for o in items), len(items), min_images),
-            "missed_by_hog": _rate(sum(not o.found_by_hog for o in items), len(items), min_images),
+            "missed_by_detector": _rate(
+                sum(not o.found_by_detector for o in items), len(items), min_images
+            ),
             "gate_rejected": _rate(sum(not o.gate_passed for o in found), len(found), min_images),
         }
     return result

@@ -23,8 +23,10 @@ from faceledger.evaluation.cache import EmbeddingCache
 from faceledger.imaging import sha256_hex
 from faceledger.vision import Box, Face, FaceEngine
 from faceledger.vision.dnn.runtime import default_threads
+from faceledger.vision.engine import MIN_FACE_PX
 
-# Median HOG box on LFW deep-funneled 250x250 images, as shares of the image size.
+# Median HOG box on LFW deep-funneled 250x250 images, as shares of the image size (YuNet's faces
+# are given boxes of the same kind: faceledger.vision.engine.landmark_box).
 CENTRE_BOX = (0.268, 0.32, 0.432, 0.432)
 
 
@@ -32,8 +34,9 @@ CENTRE_BOX = (0.268, 0.32, 0.432, 0.432)
 class Pipeline:
     """How evaluation images are turned into descriptors."""
 
-    detector: str = "hog"
-    upsample: int | None = 1
+    detector: str = "yunet"
+    min_face_px: int = MIN_FACE_PX
+    upsample: int | None = None
     cnn_fallback: bool = True
     flip_fusion: bool = True
     jitter: int = 0
@@ -45,13 +48,14 @@ class Pipeline:
     def key(self, engine_fingerprint: str) -> str:
         # The backend is part of the engine's fingerprint already.
         options = sorted((k, v) for k, v in asdict(self).items() if k != "backend")
-        text = f"{engine_fingerprint}|{options}|centre={CENTRE_BOX}"
+        detection = FaceEngine.detection_fingerprint(self.detector, self.min_face_px)
+        text = f"{engine_fingerprint}|{options}|{detection}|centre={CENTRE_BOX}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Embedded:
-    method: str  # "hog", "cnn" or "centre" (no face found: centre box)
+    method: str  # the detector ("yunet", "hog", "cnn") or "centre" (no face found: centre box)
     vector: np.ndarray
 
 

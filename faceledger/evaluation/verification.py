@@ -93,7 +93,7 @@ def evaluate_lfw(
         accuracy_at_default_threshold=accuracy_at(scores, same, -default),
         default_threshold_distance=default,
         no_face_images=run.count("centre"),
-        detected_by={m: run.count(m) for m in ("hog", "cnn", "centre")},
+        detected_by={m: run.count(m) for m in ("yunet", "hog", "cnn", "centre")},
         no_face_handling="images where no detector finds a face are embedded from a fixed "
         "centre box (LFW deep-funneled images are centred) and kept in every figure",
         computed_images=run.computed,

@@ -151,6 +151,6 @@ def test_failure_to_acquire_rates() -> None:
     )
     cells = failure_rates(outcomes, lambda o: o.race)
     assert cells["A"]["missed"].value == pytest.approx(1 / 20)
-    assert cells["A"]["missed_by_hog"].value == pytest.approx(2 / 20)
+    assert cells["A"]["missed_by_detector"].value == pytest.approx(2 / 20)
     assert cells["A"]["gate_rejected"].value is None  # 19 faces found: under the size rule
     assert cells["B"]["missed"].value is None and "too small" in cells["B"]["missed"].note
