@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint serve eval calibrate audit bench bench-video bench-search fuzz load clean
+.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-requests bench-video bench-search fuzz load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ audit: install
 bench: install
 	$(BIN)/pip install --quiet --no-deps face_recognition==1.3.0 "setuptools<81"
 	$(BIN)/python benchmarks/engine_vs_face_recognition.py
+
+# Faces found and time per image, one thread, on LFW, UTKFace, dlib's labelled photos and
+# 1280x720 frames with pasted faces: the engine before the smallest-face rule, HOG, YuNet.
+bench-detection: install
+	$(BIN)/python benchmarks/detection.py
+
+# Search by image through a real server, before (the commit before YuNet) and now: latency on
+# 250 px and 1080p photos, throughput with 1, 2 and 4 clients.
+BEFORE ?= 8c49005
+bench-requests: install
+	$(BIN)/python benchmarks/requests.py --before $(BEFORE)
 
 # Video: real-time factor at 5 frames a second and every frame, against face_recognition on
 # the same sampled frames, and recall against an every-frame CNN reference.
