@@ -13,6 +13,7 @@ from rich.table import Table
 from faceledger.cli.common import (
     err_console,
     exit_code_for,
+    lazy_module,
     out_console,
     print_json,
     progress_bar,
@@ -28,10 +29,11 @@ from faceledger.cli.local import (
     local_services,
 )
 from faceledger.errors import FaceledgerError
-from faceledger.service import collections as collection_cases
-from faceledger.service import faces as face_cases
-from faceledger.service import users as user_cases
 from faceledger.vision import QualityLevel
+
+collection_cases = lazy_module("faceledger.service.collections")
+face_cases = lazy_module("faceledger.service.faces")
+user_cases = lazy_module("faceledger.service.users")
 
 collections_app = typer.Typer(help="Face collections.", no_args_is_help=True)
 users_app = typer.Typer(help="Users: several faces of one person.", no_args_is_help=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,7 +16,9 @@ from faceledger.cli.common import (
     reported_errors,
 )
 from faceledger.config import get_settings
-from faceledger.evaluation.embedder import Pipeline
+
+if TYPE_CHECKING:
+    from faceledger.evaluation.embedder import Pipeline
 
 app = typer.Typer(help="Measure the engine on real data.", no_args_is_help=True)
 
@@ -50,6 +52,8 @@ def _pipeline(
     jitter: int,
     backend: Backend,
 ) -> Pipeline:
+    from faceledger.evaluation.embedder import Pipeline
+
     return Pipeline(
         detector=detector,
         upsample=upsample,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -19,16 +19,24 @@ from faceledger.cli.common import (
     reported_errors,
     to_plain,
 )
+from faceledger.config import get_settings
 from faceledger.errors import FaceledgerError, NoFaceDetected
-from faceledger.vision import Face, FaceEngine, QualityLevel, gate_reasons
-from faceledger.vision.engine import MIN_FACE_PX
+from faceledger.vision import Face, QualityLevel, gate_reasons
+
+if TYPE_CHECKING:
+    from faceledger.vision.engine import FaceEngine
 
 DetectorOpt = Annotated[
     str, typer.Option(help="Face detector: yunet (fast, small faces), hog, or cnn (slow).")
 ]
 MinFaceOpt = Annotated[
-    int,
-    typer.Option(help="The smallest face to find, in pixels; smaller costs more (HOG ~4x)."),
+    int | None,
+    typer.Option(
+        min=8,
+        max=4096,
+        help="The smallest face to find, in pixels; smaller costs more "
+        "(default: $FACELEDGER_MIN_FACE_PX, 40).",
+    ),
 ]
 UpsampleOpt = Annotated[
     int | None,
@@ -38,6 +46,19 @@ BackendOpt = Annotated[
     Backend, typer.Option(help="Where the networks run: onnx (fast) or dlib (the reference).")
 ]
 BATCH = 32  # images decoded and embedded together by --embed
+
+
+def _engine(
+    detector: str, min_face_px: int | None, upsample: int | None, backend: Backend
+) -> FaceEngine:
+    from faceledger.vision.engine import FaceEngine
+
+    return FaceEngine(
+        detector=detector,
+        min_face_px=min_face_px or get_settings().min_face_px,
+        upsample=upsample,
+        backend=backend.value,
+    )
 
 
 def _face_row(face: Face, level: QualityLevel) -> dict[str, object]:
@@ -60,7 +81,7 @@ def detect(
         bool, typer.Option("--json", help="One JSON object for all images.")
     ] = False,
     detector: DetectorOpt = "yunet",
-    min_face_px: MinFaceOpt = MIN_FACE_PX,
+    min_face_px: MinFaceOpt = None,
     upsample: UpsampleOpt = None,
     quality_filter: Annotated[
         QualityLevel, typer.Option(help="Gate level whose verdict is shown per face.")
@@ -72,9 +93,7 @@ def detect(
 ) -> None:
     """Find faces: box (pixels: left, top, width, height), confidence, quality, pose, gate."""
     with reported_errors():
-        engine = FaceEngine(
-            detector=detector, min_face_px=min_face_px, upsample=upsample, backend=backend.value
-        )
+        engine = _engine(detector, min_face_px, upsample, backend)
     results: list[dict[str, object]] = []
     worst = 0
     for start in range(0, len(images), BATCH):
@@ -160,15 +179,13 @@ def compare(
     ] = 80.0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     detector: DetectorOpt = "yunet",
-    min_face_px: MinFaceOpt = MIN_FACE_PX,
+    min_face_px: MinFaceOpt = None,
     upsample: UpsampleOpt = None,
     backend: BackendOpt = Backend.onnx,
 ) -> None:
     """Compare the largest face of SOURCE with every face of TARGET."""
     with reported_errors():
-        engine = FaceEngine(
-            detector=detector, min_face_px=min_face_px, upsample=upsample, backend=backend.value
-        )
+        engine = _engine(detector, min_face_px, upsample, backend)
         source_faces = engine.analyze(source)
         if not source_faces:
             raise fail(NoFaceDetected(f"no face found in the source image {source}"))

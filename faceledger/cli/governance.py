@@ -10,15 +10,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from faceledger.cli.common import out_console, print_json, reported_errors
+from faceledger.cli.common import lazy_module, out_console, print_json, reported_errors
 from faceledger.cli.local import DataDirOpt, local_services
 from faceledger.errors import InvalidParameterError
-from faceledger.service import consent as consent_cases
-from faceledger.service import erasure as erasure_cases
-from faceledger.service import policy as policy_cases
-from faceledger.service import reports as report_cases
-from faceledger.service import retention as retention_cases
-from faceledger.service import review as review_cases
+
+consent_cases = lazy_module("faceledger.service.consent")
+erasure_cases = lazy_module("faceledger.service.erasure")
+policy_cases = lazy_module("faceledger.service.policy")
+report_cases = lazy_module("faceledger.service.reports")
+retention_cases = lazy_module("faceledger.service.retention")
+review_cases = lazy_module("faceledger.service.review")
 
 policies_app = typer.Typer(help="Use policies keys are bound to.", no_args_is_help=True)
 consent_app = typer.Typer(help="Consent records.", no_args_is_help=True)

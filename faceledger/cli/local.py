@@ -6,15 +6,16 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from faceledger.cli.common import reported_errors
 from faceledger.config import Settings, get_settings
-from faceledger.service.auth import Actor, Role
-from faceledger.service.common import Request
-from faceledger.service.context import Services
+
+if TYPE_CHECKING:  # the service layer (SQLAlchemy, Alembic) is imported when a command runs
+    from faceledger.service.common import Request
+    from faceledger.service.context import Services
 
 DataDirOpt = Annotated[
     Path | None,
@@ -50,6 +51,10 @@ def local_services(
 ) -> Iterator[tuple[Services, Request]]:
     """Services on the data directory and a request by the local user (role ``local``), under
     ``policy`` (the server's default policy when None): the CLI is held to policies too."""
+    from faceledger.service.auth import Actor, Role
+    from faceledger.service.common import Request
+    from faceledger.service.context import Services
+
     with reported_errors():
         services = Services.open(settings_for(data_dir))
         try:

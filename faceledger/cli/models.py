@@ -10,11 +10,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from faceledger.cli.common import out_console, print_json, reported_errors, to_plain
+from faceledger.cli.common import lazy_module, out_console, print_json, reported_errors, to_plain
 from faceledger.config import get_settings
-from faceledger.vision.dnn.runtime import BUILDABLE, build_graph, graph_path
 from faceledger.vision.models import REGISTRY
 from faceledger.vision.similarity import Calibration
+
+runtime = lazy_module("faceledger.vision.dnn.runtime")  # ONNX and ONNX Runtime: on first use
 
 app = typer.Typer(help="The models the engine runs.", no_args_is_help=True)
 
@@ -29,8 +30,11 @@ def list_models(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     }
     cache = get_settings().cache_dir
     graphs = {
-        name: {"path": str(graph_path(name, cache)), "built": graph_path(name, cache).is_file()}
-        for name in BUILDABLE
+        name: {
+            "path": str(runtime.graph_path(name, cache)),
+            "built": runtime.graph_path(name, cache).is_file(),
+        }
+        for name in runtime.BUILDABLE
     }
     if as_json:
         print_json(
@@ -74,9 +78,9 @@ def build_models(
     cache = get_settings().cache_dir
     built = []
     with reported_errors():
-        for name in BUILDABLE:
+        for name in runtime.BUILDABLE:
             started = time.perf_counter()
-            path = build_graph(name, cache, force=force)
+            path = runtime.build_graph(name, cache, force=force)
             seconds = round(time.perf_counter() - started, 2)
             built.append(
                 {"model": name, "path": str(path), "bytes": path.stat().st_size, "seconds": seconds}

@@ -10,12 +10,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from faceledger.cli.common import err_console, out_console, print_json, reported_errors
+from faceledger.cli.common import (
+    err_console,
+    lazy_module,
+    out_console,
+    print_json,
+    reported_errors,
+)
 from faceledger.cli.local import DataDirOpt, local_services, settings_for
 from faceledger.errors import NotFoundError
 from faceledger.governance.signing import public_key_pem
-from faceledger.service import keys as key_cases
-from faceledger.service import ledger as ledger_cases
+
+key_cases = lazy_module("faceledger.service.keys")
+ledger_cases = lazy_module("faceledger.service.ledger")
 
 keys_app = typer.Typer(help="API keys (stored hashed in the data directory).", no_args_is_help=True)
 ledger_app = typer.Typer(help="The audit ledger.", no_args_is_help=True)

@@ -1,9 +1,15 @@
 """The face engine: detect, landmarks, align, quality, embed, compare. No storage, no HTTP."""
 
-from faceledger.vision.engine import FaceEngine
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from faceledger.vision.quality import QualityLevel, QualityReason, gate_reasons
 from faceledger.vision.similarity import Calibration, distance_to_similarity
 from faceledger.vision.types import Box, Face, Match, Point, Pose, Quality
+
+if TYPE_CHECKING:
+    from faceledger.vision.engine import FaceEngine
 
 __all__ = [
     "Box",
@@ -19,3 +25,12 @@ __all__ = [
     "distance_to_similarity",
     "gate_reasons",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # FaceEngine's module imports dlib and ONNX Runtime (a third of a second): on first use.
+    if name == "FaceEngine":
+        from faceledger.vision.engine import FaceEngine
+
+        return FaceEngine
+    raise AttributeError(f"module 'faceledger.vision' has no attribute {name!r}")

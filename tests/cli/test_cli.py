@@ -154,3 +154,23 @@ def test_eval_with_missing_data(tmp_path) -> None:
 
 def test_bad_fold_is_a_usage_error() -> None:
     assert invoke("eval", "lfw", "--folds", "11").exit_code == 2
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """`faceledger --help` and light commands must answer at once: the engine (dlib, ONNX
+    Runtime), the store (SQLAlchemy, Alembic), charts (matplotlib) and video (PyAV) are
+    imported when a command needs them, not when the CLI starts (it took 1.6 s)."""
+    import subprocess
+    import sys
+
+    heavy = ["dlib", "onnxruntime", "onnx", "sqlalchemy", "alembic", "matplotlib", "av", "PIL"]
+    probe = (
+        "import sys, faceledger.cli.main\n"
+        f"print([m for m in {heavy!r} if m in sys.modules and hasattr(sys.modules[m], '__file__')])"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert loaded == "[]", loaded
+    shown = invoke("--help")
+    assert shown.exit_code == 0 and "collections" in shown.stdout
