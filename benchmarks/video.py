@@ -27,7 +27,7 @@ import numpy as np
 
 from faceledger.config import get_settings
 from faceledger.imaging.video import frames, probe
-from faceledger.service.video import analyze_frames
+from faceledger.service.video import analyze_frames, fallback_every
 from faceledger.vision import FaceEngine
 from faceledger.vision.tracking import Tracker
 
@@ -48,8 +48,9 @@ def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: f
     decoded = _frames_until(path, fps, seconds)
     tracker = Tracker()
     sightings = []
-    every = max(1, round(fps or 25))
-    for frame, faces in analyze_frames(engine, decoded, every):  # as the video jobs do
+    # the CNN fallback about once a second of video, on the clip's own frame rate, as jobs do
+    every = fallback_every(fps, {"frame_rate": probe(path).frame_rate})
+    for frame, faces in analyze_frames(engine, decoded, every):
         people = tracker.update(frame.timestamp_ms, faces)
         sightings += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
     return time.perf_counter() - started, tracker, sightings

@@ -300,9 +300,9 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
     try:
         sha = _file_sha256(path)
         tracker, detections, done = Tracker(), [], 0
-        fallback_every = _fallback_every(parameters["sample_fps"], job_metadata)
+        cnn_every = fallback_every(parameters["sample_fps"], job_metadata)
         decoded = frames(path, parameters["sample_fps"], _limits(services))
-        for frame, faces in analyze_frames(services.engine, decoded, fallback_every):
+        for frame, faces in analyze_frames(services.engine, decoded, cnn_every):
             people = tracker.update(frame.timestamp_ms, faces)
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
@@ -558,11 +558,11 @@ def _expected_frames(metadata: Any, sample_fps: float | None) -> int:
 
 
 def analyze_frames(
-    engine: FaceEngine, decoded: Iterable[Frame], fallback_every: int, batch: int = 4
+    engine: FaceEngine, decoded: Iterable[Frame], cnn_every: int, batch: int = 4
 ) -> Iterator[tuple[Frame, list[Face]]]:
     """(frame, its faces) in order. Frames are analysed ``batch`` at a time on the engine's
     threads (the detectors release the GIL, so two frames use two cores); the CNN fallback for
-    faces the detector misses runs only on every ``fallback_every``-th frame that had none
+    faces the detector misses runs only on every ``cnn_every``-th frame that had none
     (about one a second of video: a face missed in one frame is usually found in the next)."""
     pending: list[Frame] = []
     number = 0
@@ -572,7 +572,7 @@ def analyze_frames(
         for frame, faces in zip(
             pending, engine.analyze_many([f.rgb for f in pending], cnn_fallback=False), strict=True
         ):
-            if not faces and number % fallback_every == 0:
+            if not faces and number % cnn_every == 0:
                 faces = engine.analyze(frame.rgb, cnn_fallback=True)
             number += 1
             yield frame, faces
@@ -585,7 +585,8 @@ def analyze_frames(
     yield from flush()
 
 
-def _fallback_every(sample_fps: float | None, metadata: dict[str, Any]) -> int:
+def fallback_every(sample_fps: float | None, metadata: dict[str, Any]) -> int:
+    """Every how many analysed frames a faceless one gets the CNN fallback: once a second."""
     rate = sample_fps or metadata.get("frame_rate") or 1.0
     return max(1, round(rate))
 
