@@ -39,12 +39,7 @@ class Sample:
 
 
 def found(truth: Box, detections: Sequence[Box]) -> bool:
-    for box in detections:
-        centre = box.center
-        inside = truth.left <= centre.x <= truth.right and truth.top <= centre.y <= truth.bottom
-        if inside and 0.5 <= box.width / truth.width <= 2.0:
-            return True
-    return False
+    return any(truth.same_face(box) for box in detections)
 
 
 def _file(path: Path) -> Callable[[], np.ndarray]:

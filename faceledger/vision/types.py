@@ -62,6 +62,14 @@ class Box:
         inter = w * h
         return inter / (self.area + other.area - inter)
 
+    def same_face(self, other: Box) -> bool:
+        """Whether ``other`` is a detection of the face in this box: its centre lies inside it
+        and its width is within a factor of two (detectors draw boxes differently, so this asks
+        "is it the same face", not "how tight is the box")."""
+        centre = other.center
+        inside = self.left <= centre.x <= self.right and self.top <= centre.y <= self.bottom
+        return inside and 0.5 <= other.width / self.width <= 2.0
+
     def clipped(self, width: int, height: int) -> Box:
         """The part of the box inside an image of the given size."""
         left, top = max(self.left, 0.0), max(self.top, 0.0)
