@@ -13,6 +13,7 @@ from rich.table import Table
 from faceledger.cli.common import (
     err_console,
     exit_code_for,
+    id_column,
     lazy_module,
     out_console,
     print_json,
@@ -212,7 +213,7 @@ def search(
         return
     table = Table(
         "#",
-        "face id",
+        id_column("face id", [m.face.face_id for m in result.matches]),
         "external image id",
         "similarity",
         "est. FMR",

@@ -6,7 +6,7 @@ import datetime as dt
 import importlib.util
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from enum import Enum, StrEnum
@@ -24,6 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 from faceledger.errors import (
     DatasetError,
@@ -142,3 +143,10 @@ def lazy_module(name: str) -> ModuleType:
     sys.modules[name] = module
     loader.exec_module(module)
     return module
+
+
+def id_column(header: str, ids: Iterable[str]) -> Column:
+    """A table column that is never narrowed or cut: the ids in it are what a user types next
+    (`keys revoke`, `review decide`), so on a narrow terminal the other columns wrap instead."""
+    width = max([len(header), *(len(i) for i in ids)])
+    return Column(header, no_wrap=True, min_width=width)

@@ -10,7 +10,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from faceledger.cli.common import lazy_module, out_console, print_json, reported_errors
+from faceledger.cli.common import (
+    id_column,
+    lazy_module,
+    out_console,
+    print_json,
+    reported_errors,
+)
 from faceledger.cli.local import DataDirOpt, local_services
 from faceledger.errors import InvalidParameterError
 
@@ -125,7 +131,8 @@ def list_consents(collection_id: str, as_json: JsonOpt = False, data_dir: DataDi
     if as_json:
         print_json(found)
         return
-    table = Table("consent id", "for", "by", "document", "withdrawn")
+    ids = [c.consent_id for c in found]
+    table = Table(id_column("consent id", ids), "for", "by", "document", "withdrawn")
     for c in found:
         table.add_row(
             c.consent_id,
@@ -157,7 +164,10 @@ def list_reviews(
     if as_json:
         print_json(tasks)
         return
-    table = Table("task id", "created", "collection", "case", "policy", "candidates", "status")
+    ids = [t.task_id for t in tasks]
+    table = Table(
+        id_column("task id", ids), "created", "collection", "case", "policy", "candidates", "status"
+    )
     for t in tasks:
         table.add_row(
             t.task_id,

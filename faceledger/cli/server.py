@@ -12,6 +12,7 @@ from rich.table import Table
 
 from faceledger.cli.common import (
     err_console,
+    id_column,
     lazy_module,
     out_console,
     print_json,
@@ -108,7 +109,8 @@ def list_keys(
     if as_json:
         print_json(listing)
         return
-    table = Table("key id", "role", "policy", "name", "created", "revoked")
+    keys = [k["key_id"] for k in listing]
+    table = Table(id_column("key id", keys), "role", "policy", "name", "created", "revoked")
     for k in listing:
         table.add_row(
             k["key_id"],

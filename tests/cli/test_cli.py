@@ -174,3 +174,18 @@ def test_help_imports_no_heavy_library() -> None:
     assert loaded == "[]", loaded
     shown = invoke("--help")
     assert shown.exit_code == 0 and "collections" in shown.stdout
+
+
+def test_tables_never_cut_the_ids_a_user_types_next(tmp_path, monkeypatch) -> None:
+    """On a 60-column terminal `keys list` wraps the other columns, never the key id that
+    `keys revoke` needs (it showed "flk_86…")."""
+    from tests.security.server_process import cli
+
+    monkeypatch.setenv("COLUMNS", "60")
+    created = cli(
+        tmp_path, "keys", "create", "--role", "operator", "--name", "a long name", "--json"
+    )
+    key_id = json.loads(created.stdout)["key_id"]
+    listed = cli(tmp_path, "keys", "list").stdout
+    assert key_id in listed, listed
+    assert max(len(line) for line in listed.splitlines()) <= 60
