@@ -28,7 +28,9 @@ def index_until_killed(url: str, token: str, images: list, acknowledged: dict, s
                 response = httpx.post(
                     f"{url}/v1/collections/{COLLECTION}/faces",
                     files={"image": handle},
-                    data={"external_image_id": name},
+                    # One face per image (its largest), the face a search by the image
+                    # uses: some LFW photos show a second person in the background.
+                    data={"external_image_id": name, "max_faces": "1"},
                     headers=headers,
                     timeout=60,
                 )
