@@ -6,6 +6,7 @@ import typer
 
 from faceledger.cli import (
     audit,
+    backup,
     collections,
     evaluate,
     faces,
@@ -40,6 +41,8 @@ app.add_typer(governance.report_app, name="report")
 app.command()(governance.erase)
 app.add_typer(video.app, name="video")
 app.command()(video.watch)
+app.command()(backup.backup)
+app.command()(backup.restore)
 
 
 def run() -> None:
