@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -142,6 +142,15 @@ class Settings(BaseSettings):
         description='Rekognition NotificationChannel topics as webhooks, JSON: {"<SNS topic ARN>": '
         '{"url": "<https://...>", "secret": "<HMAC key>"}}. Unmapped topics are refused.',
     )
+    review_webhook_url: str = Field(
+        default="",
+        description="Where each closed review task's outcome is POSTed (JSON, signed with "
+        "review_webhook_secret as X-Faceledger-Signature: sha256=<HMAC>), so the searcher "
+        "learns it without polling.",
+    )
+    review_webhook_secret: str = Field(
+        default="", description="HMAC key signing review outcome webhooks (required with a URL)."
+    )
     ledger_witness_urls: str = Field(
         default="",
         description="Comma-separated URLs that each signed ledger checkpoint is POSTed to "
@@ -159,6 +168,15 @@ class Settings(BaseSettings):
             ):
                 raise ValueError('expected {"<topic ARN>": {"url": ..., "secret": ...}, ...}')
         return value
+
+    @model_validator(mode="after")
+    def _review_webhook_is_signed(self) -> Settings:
+        if self.review_webhook_url.strip():
+            if not self.review_webhook_url.startswith(("http://", "https://")):
+                raise ValueError("review_webhook_url must be an http:// or https:// URL")
+            if not self.review_webhook_secret:
+                raise ValueError("review_webhook_url needs review_webhook_secret to sign with")
+        return self
 
     @property
     def webhooks(self) -> dict[str, dict[str, str]]:

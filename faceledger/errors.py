@@ -115,6 +115,14 @@ class PolicyViolation(PermissionDeniedError):
     code = "POLICY_VIOLATION"
 
 
+class RuleViolation(FaceledgerError):
+    """A request that breaks a governance rule on the state it meets (a reviewer's second
+    decision on one candidate, a decision on a candidate already closed). The service records
+    it on the ledger as a refusal before raising it."""
+
+    code = "RULE_VIOLATION"
+
+
 class LedgerError(FaceledgerError):
     code = "LEDGER_ERROR"
 

@@ -7,11 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from faceledger import __version__
 from faceledger.api import errors, rekognition
+from faceledger.api.deps import refuse_unknown_query
 from faceledger.api.guard import AddressThrottle, RequestGuard
 from faceledger.api.rekognition.ratelimit import RateLimiter
 from faceledger.api.routes import (
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     errors.install(app)
     app.add_middleware(RequestGuard)
-    v1 = APIRouter(prefix="/v1")
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(refuse_unknown_query)])
 
     @v1.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -7,12 +7,14 @@ import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from faceledger.api.guard import client_address
-from faceledger.api.payload import decode_base64, parse_json_object
+from faceledger.api.payload import decode_base64, describe_problem, parse_json_object
 from faceledger.api.permissions import permission_for
 from faceledger.errors import AuthenticationError, InvalidParameterError, PermissionDeniedError
 from faceledger.service.auth import Actor, authenticate
@@ -37,6 +39,29 @@ bearer_scheme = HTTPBearer(
     description="An API key: `faceledger keys create` or POST /v1/keys; sent as "
     "'Authorization: Bearer <key id>.<secret>'.",
 )
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """Unknown query parameters are refused, as unknown body fields are: a misspelt
+    ``?max_result=5`` must not quietly return the default thousand."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    known = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) if known else "no query parameters"
+        raise InvalidParameterError(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(u[:64]) for u in unknown[:10])}; this route takes {takes}"
+        )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def get_actor(
@@ -115,9 +140,16 @@ async def read_body(
         data: dict[str, Any] = {}
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
+                if key not in image_fields:
+                    raise InvalidParameterError(_wrong_part(key, image_fields))
                 images[key] = await value.read()
             else:
                 data[key] = _maybe_json(value)
+    elif content_type.startswith("application/x-www-form-urlencoded"):
+        raise InvalidParameterError(
+            "send JSON (Content-Type: application/json) or multipart/form-data with "
+            "file parts, not a form-encoded body"
+        )
     else:
         data = parse_json_object(await request.body())
         for key in image_fields:
@@ -127,15 +159,19 @@ async def read_body(
         if key not in images:
             raise InvalidParameterError(
                 f"{key}: an image is required (base64 in JSON, or a "
-                "file part in multipart/form-data)"
+                f"file part named {key!r} in multipart/form-data)"
             )
     try:
         return model.model_validate(data), images
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidParameterError(problems) from None
+        raise InvalidParameterError("; ".join(describe_problem(e) for e in exc.errors())) from None
+
+
+def _wrong_part(name: str, expected: tuple[str, ...]) -> str:
+    if not expected:
+        return f"file part {name!r}: this route takes no image"
+    names = " and ".join(repr(e) for e in expected)
+    return f"file part {name!r} is not one this route takes: name the image part {names}"
 
 
 def _maybe_json(value: str) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from faceledger.api.deps import charge, refused
+from faceledger.api.payload import describe_problem
 from faceledger.errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -26,6 +29,7 @@ from faceledger.errors import (
     PermissionDeniedError,
     PolicyViolation,
     RateLimited,
+    RuleViolation,
     ServiceBusy,
 )
 from faceledger.service.buckets import InvalidS3Object
@@ -47,6 +51,7 @@ STATUS: list[tuple[type[FaceledgerError], int]] = [
     (InvalidS3Object, 400),
     (RateLimited, 429),
     (LedgerError, 503),
+    (RuleViolation, 409),
 ]
 TOO_LARGE_CODES = {"TOO_LARGE", "TOO_MANY_PIXELS", "REQUEST_TOO_LARGE"}
 
@@ -65,17 +70,32 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 
 
 async def _record_refusal(request: Request, error: FaceledgerError) -> None:
-    """A known key refused by its role or a rule goes on the ledger (policy refusals are
-    recorded by the service, credential failures by get_actor); every refusal costs the client
-    address a token of its refusal budget."""
+    """A known key refused by its role or a rule goes on the ledger (policy and review-rule
+    refusals are recorded by the service, credential failures by get_actor); every refusal
+    costs the client address a token of its refusal budget."""
     actor = getattr(request.state, "actor", None)
-    if actor is None or not isinstance(error, PermissionDeniedError):
+    if actor is None:
         return
-    if isinstance(error, PolicyViolation):
+    if isinstance(error, (PolicyViolation, RuleViolation)):  # the service recorded these
         charge(request)
+        return
+    if not isinstance(error, PermissionDeniedError):
         return
     kind = "role" if "role" in error.message else "rule"
     await run_in_threadpool(refused, request, actor.key_id, actor.role.value, error.message, kind)
+
+
+def validation_message(request: Request, problems: Sequence[Any]) -> str:
+    """Every offending field at once, each with what was expected; a body that is not JSON
+    where JSON is expected is told so instead."""
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    body_problems = [p for p in problems if tuple(p.get("loc", ()))[:1] == ("body",)]
+    if body_problems and content_type and content_type != "application/json":
+        return (
+            f"send JSON: this route takes a JSON body (Content-Type: application/json), "
+            f"not {content_type}"
+        )
+    return "; ".join(describe_problem(p) for p in problems) or "invalid request"
 
 
 def install(app: FastAPI) -> None:
@@ -89,15 +109,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(error.code, error.message), status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0] if error.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = (
-            f"{where}: {first.get('msg', 'invalid request')}"
-            if where
-            else str(first.get("msg", "invalid request"))
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            error_body("INVALID_PARAMETER", validation_message(request, error.errors())), 400
         )
-        return JSONResponse(error_body("INVALID_PARAMETER", message), 400)
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, error: HTTPException) -> JSONResponse:

@@ -92,3 +92,17 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", bool: "true/false", type(None): "null"}.get(
         type(value), type(value).__name__
     )
+
+
+def describe_problem(problem: Any) -> str:
+    where = ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body",))
+    where = where.removeprefix("query.").removeprefix("path.")
+    kind, message = problem.get("type", ""), str(problem.get("msg", "invalid"))
+    if kind == "extra_forbidden":
+        message = "not a field this route takes"
+    elif kind == "missing":
+        message = "required"
+    elif kind == "literal_error" or kind == "enum":
+        message = f"expected {problem.get('ctx', {}).get('expected', 'one of the listed values')}"
+        message += f" (got {problem.get('input')!r})"
+    return f"{where}: {message}" if where else message

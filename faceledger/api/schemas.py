@@ -4,13 +4,15 @@ outputs are filled from the service's result dataclasses."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from faceledger.governance.policies import LegalBasis
 from faceledger.service.auth import Actor
 from faceledger.service.common import Request
 from faceledger.vision import QualityLevel
+from faceledger.vision.types import LANDMARK_NAMES
 
 
 class Out(BaseModel):
@@ -75,7 +77,7 @@ class UserSearchIn(WithPurpose):
 
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: str
+    role: Literal["admin", "operator", "reviewer", "auditor"]
     name: str = Field(min_length=1, max_length=255)
     aws: bool = Field(False, description="An access key id and secret for Signature V4.")
     purpose: str | None = Field(
@@ -127,11 +129,29 @@ class QualityOut(Out):
     confidence: float
 
 
+class LandmarkOut(BaseModel):
+    type: str = Field(description=", ".join(LANDMARK_NAMES) + " (left and right as seen)")
+    x: float
+    y: float
+
+
 class DetectedFaceOut(Out):
     box: BoxOut
     confidence: float
     quality: QualityOut
-    landmarks: list[tuple[float, float]]
+    landmarks: list[LandmarkOut] = Field(
+        description="dlib's five points in their order, named; pixels, like the box."
+    )
+
+    @field_validator("landmarks", mode="before")
+    @classmethod
+    def _named(cls, points: Any) -> Any:
+        if isinstance(points, (list, tuple)) and all(isinstance(p, tuple) for p in points):
+            return [
+                {"type": name, "x": x, "y": y}
+                for name, (x, y) in zip(LANDMARK_NAMES, points, strict=True)
+            ]
+        return points
 
 
 class FaceRecordOut(Out):
@@ -205,6 +225,7 @@ class ComparedFaceOut(Out):
     similarity: float
     false_match_rate: float
     fmr_upper_bound: bool
+    status: str = Field(description="candidate: for a person to judge, never a verdict")
 
 
 class CompareOut(Out):
@@ -268,10 +289,13 @@ class AssociateOut(BaseModel):
 
 
 class UserMatchOut(Out):
+    """A candidate user for a person to review, never an identification."""
+
     user_id: str
     similarity: float
     false_match_rate: float
     fmr_upper_bound: bool
+    status: str = Field(description="candidate, or unconfirmed while a review is pending")
 
 
 class UserSearchOut(Out):
@@ -292,14 +316,24 @@ class KeyOut(BaseModel):
     revoked_at: dt.datetime | None = None
 
 
+class KeyListOut(BaseModel):
+    keys: list[KeyOut]
+    next_token: str | None
+
+
 class IssuedKeyOut(BaseModel):
-    key_id: str
+    key_id: str = Field(description="Bearer keys: the key's id. AWS keys: the access key id.")
     name: str
     role: str
+    policy: str = Field(description="The use policy every request with this key is held to.")
+    aws: bool
+    purpose: str | None = Field(description="Recorded on every use that states none.")
+    case: str | None
     token: str = Field(
         description="Shown once. Bearer keys: send 'Authorization: Bearer "
         "<token>'. AWS keys: the secret access key; key_id is the access key id."
     )
+    shown_once: str = "the token is shown only now and cannot be retrieved later"
 
 
 class VerificationOut(Out):

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from enum import Enum, StrEnum
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import typer
@@ -32,9 +32,30 @@ from faceledger.errors import (
     InputNotFoundError,
     InvalidImageError,
     InvalidParameterError,
+    InvalidVideoError,
     ModelFileError,
     NoFaceDetected,
+    NotFoundError,
+    PermissionDeniedError,
+    RuleViolation,
 )
+
+if TYPE_CHECKING:
+    from faceledger.service.results import Page
+
+T = TypeVar("T")
+
+
+def every_item(fetch: Callable[[str | None], Page[T]]) -> list[T]:
+    """All pages of a listing (the CLI shows everything), fetched a page at a time."""
+    items: list[T] = []
+    token = None
+    while True:
+        page = fetch(token)
+        items.extend(page.items)
+        if page.next_token is None:
+            return items
+        token = page.next_token
 
 
 class Backend(StrEnum):
@@ -47,14 +68,20 @@ class Backend(StrEnum):
 err_console = Console(stderr=True)
 out_console = Console()
 
-# Exit codes: 0 ok, 1 failed, 2 usage (typer's own), 3 bad input, 4 data not found, 5 model file.
+# Exit codes: 0 ok, 1 failed, 2 usage (typer's own), 3 bad input, 4 not found (a file, a data
+# set, or a named collection, face, user, key, policy or task), 5 model file, 6 refused (a use
+# policy or a governance rule).
 EXIT_CODES: dict[type[FaceledgerError], int] = {
     InvalidImageError: 3,
+    InvalidVideoError: 3,
     InvalidParameterError: 3,
     NoFaceDetected: 3,
     InputNotFoundError: 4,
     DatasetError: 4,
+    NotFoundError: 4,
     ModelFileError: 5,
+    PermissionDeniedError: 6,
+    RuleViolation: 6,
 }
 
 
@@ -66,7 +93,9 @@ def exit_code_for(error: FaceledgerError) -> int:
 
 
 def fail(error: FaceledgerError) -> typer.Exit:
-    err_console.print(f"[red]error[/red] {error.code}: {error.message}", highlight=False)
+    err_console.print(
+        f"[red]error[/red] {error.code}: {error.message}", highlight=False, soft_wrap=True
+    )
     return typer.Exit(exit_code_for(error))
 
 

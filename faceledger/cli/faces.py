@@ -22,6 +22,7 @@ from faceledger.cli.common import (
 from faceledger.config import get_settings
 from faceledger.errors import FaceledgerError, NoFaceDetected
 from faceledger.vision import Face, QualityLevel, gate_reasons
+from faceledger.vision.types import LANDMARK_NAMES
 
 if TYPE_CHECKING:
     from faceledger.vision.engine import FaceEngine
@@ -67,7 +68,10 @@ def _face_row(face: Face, level: QualityLevel) -> dict[str, object]:
     return {
         **embedding,
         "box": to_plain(face.box),
-        "landmarks": to_plain(face.landmarks),
+        "landmarks": [
+            {"type": name, "x": p.x, "y": p.y}
+            for name, p in zip(LANDMARK_NAMES, face.landmarks, strict=True)
+        ],
         "confidence": face.confidence,
         "detector": face.detector,
         "quality": to_plain(face.quality),

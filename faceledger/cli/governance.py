@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from faceledger.cli.common import (
+    every_item,
     id_column,
     lazy_module,
     out_console,
@@ -18,7 +19,7 @@ from faceledger.cli.common import (
     reported_errors,
 )
 from faceledger.cli.local import DataDirOpt, local_services
-from faceledger.errors import InvalidParameterError
+from faceledger.errors import InputNotFoundError, InvalidParameterError
 
 consent_cases = lazy_module("faceledger.service.consent")
 erasure_cases = lazy_module("faceledger.service.erasure")
@@ -72,6 +73,8 @@ def set_policy(
     with local_services(data_dir) as (services, request), reported_errors():
         try:
             data = json.loads(definition.read_text())
+        except FileNotFoundError:
+            raise InputNotFoundError(f"no such file: {definition}") from None
         except (OSError, ValueError) as error:
             raise InvalidParameterError(
                 f"{definition}: not a readable JSON file: {error}"
@@ -127,7 +130,11 @@ def record_consent(
 @consent_app.command("list")
 def list_consents(collection_id: str, as_json: JsonOpt = False, data_dir: DataDirOpt = None):
     with local_services(data_dir) as (services, request), reported_errors():
-        found = consent_cases.list_consents(services, request, collection_id)
+        found = every_item(
+            lambda token: consent_cases.list_consents(
+                services, request, collection_id, next_token=token
+            )
+        )
     if as_json:
         print_json(found)
         return
@@ -158,8 +165,10 @@ def list_reviews(
     data_dir: DataDirOpt = None,
 ) -> None:
     with local_services(data_dir) as (services, request), reported_errors():
-        tasks = review_cases.list_tasks(
-            services, request, status=None if status == "all" else status
+        tasks = every_item(
+            lambda token: review_cases.list_tasks(
+                services, request, status=None if status == "all" else status, next_token=token
+            )
         )
     if as_json:
         print_json(tasks)

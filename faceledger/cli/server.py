@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from faceledger.cli.common import (
     err_console,
+    every_item,
     id_column,
     lazy_module,
     out_console,
@@ -42,11 +44,35 @@ def serve(
     settings = settings_for(data_dir)
     updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.model_copy(update=updates)
+    listener = _listen(settings.host, settings.port)  # the banner only once the port is ours
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     err_console.print(
-        f"faceledger on http://{settings.host}:{settings.port} "
-        f"(data: {Path(settings.data_dir).resolve()}, docs at /docs)"
+        f"faceledger listening on http://{shown}:{listener.getsockname()[1]} "
+        f"(data: {Path(settings.data_dir).resolve()}, docs at /docs)",
+        highlight=False,
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    config = uvicorn.Config(create_app(settings), log_level="info")
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound, listening socket, or a clear error and exit code 1 (port taken, no such
+    address, no permission)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        listener = socket.socket(family, kind, proto)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(2048)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        err_console.print(
+            f"[red]error[/red] CANNOT_LISTEN: cannot listen on {host}:{port}: {reason}",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    listener.set_inheritable(True)
+    return listener
 
 
 @keys_app.command("create")
@@ -74,19 +100,39 @@ def create_key(
         issued = key_cases.issue_key(
             services, request, role, name, aws=aws, purpose=purpose, policy=policy, case=case
         )
+    described = {
+        "key_id": issued.key_id,
+        "name": issued.name,
+        "role": issued.role.value,
+        "policy": issued.policy or services.settings.default_policy,
+        "aws": aws,
+        "purpose": purpose,
+        "case": case,
+        "token": issued.token,
+    }
     if as_json:
-        print_json(
-            {
-                "key_id": issued.key_id,
-                "name": issued.name,
-                "role": issued.role.value,
-                "token": issued.token,
-            }
-        )
+        print_json(described)
+        return
+    out_console.print(
+        f"{issued.role.value} key for {issued.name!r}, under use policy {described['policy']}",
+        highlight=False,
+    )
+    if aws:
+        labelled = [("access key id", issued.key_id), ("secret access key", issued.token)]
     else:
-        out_console.print(f"{issued.role.value} key {issued.key_id} for {issued.name}:")
-        out_console.print(issued.token, highlight=False)
-        err_console.print("Store it now: it is not shown again.")
+        labelled = [("key id", issued.key_id), ("token", issued.token)]
+    width = max(len(label) for label, _ in labelled)
+    for label, value in labelled:
+        out_console.print(f"  {label + ':':<{width + 1}} {value}", highlight=False, soft_wrap=True)
+    use = (
+        "boto3: aws_access_key_id and aws_secret_access_key"
+        if aws
+        else "send it as 'Authorization: Bearer <token>'"
+    )
+    err_console.print(
+        f"The {labelled[1][0]} is shown only now and cannot be retrieved later: "
+        f"store it now ({use})."
+    )
 
 
 @keys_app.command("list")
@@ -94,7 +140,7 @@ def list_keys(
     as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDirOpt = None
 ) -> None:
     with local_services(data_dir) as (services, request):
-        rows = key_cases.keys(services, request)
+        rows = every_item(lambda token: key_cases.keys(services, request, next_token=token))
     listing = [
         {
             "key_id": r.key_id,

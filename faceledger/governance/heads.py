@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from faceledger.delivery import Courier, Delivery
-from faceledger.errors import LedgerError
+from faceledger.errors import InputNotFoundError, LedgerError
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -66,6 +66,8 @@ def read_heads(path: Path) -> Iterator[tuple[str, SignedHead]]:
     """(where, head) for each line of a heads file; ``where`` is ``file:line``."""
     try:
         text = path.read_text()
+    except FileNotFoundError:
+        raise InputNotFoundError(f"no such heads file: {path}") from None
     except OSError as error:
         raise LedgerError(f"cannot read the heads file {path}: {error.strerror}") from None
     for number, line in enumerate(text.splitlines(), start=1):

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Select, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from faceledger.errors import LedgerError
@@ -328,16 +328,71 @@ def _event_problem(
     return None
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to list: each field given must match (times are ISO 8601, UTC)."""
+
+    operation: str | None = None
+    actor_key_id: str | None = None
+    collection_id: str | None = None
+    outcome: str | None = None
+    since: dt.datetime | None = None  # inclusive
+    until: dt.datetime | None = None  # exclusive
+
+    def where(self, query: Select[Any]) -> Select[Any]:
+        row = LedgerEventRow
+        for column, value in (
+            (row.operation, self.operation),
+            (row.actor_key_id, self.actor_key_id),
+            (row.collection_id, self.collection_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        # Times are stored as fixed-width ISO text in UTC, so text order is time order.
+        if self.since is not None:
+            query = query.where(row.time >= _stamp(self.since))
+        if self.until is not None:
+            query = query.where(row.time < _stamp(self.until))
+        if self.outcome is not None:  # narrowed in SQL, confirmed on the parsed body
+            query = query.where(row.body.contains(f'"outcome":{json.dumps(self.outcome)}'))
+        return query
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        return self.outcome is None or event.get("outcome") == self.outcome
+
+
+def _stamp(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
 def export_events(session: Session, after: int = 0, limit: int | None = None) -> Iterator[dict]:
     """Events after ``after`` with their chain fields, oldest first (for JSON Lines)."""
     query = select(LedgerEventRow).where(LedgerEventRow.seq > after).order_by(LedgerEventRow.seq)
     if limit is not None:
         query = query.limit(limit)
     for row in session.scalars(query):
-        item = {"event": json.loads(row.body), "prev_hash": row.prev_hash, "hash": row.hash}
-        if row.signature is not None:
-            item["signature"] = row.signature
-        yield item
+        yield _exported(row)
+
+
+def events_page(
+    session: Session, after: int, limit: int, only: EventFilter
+) -> tuple[list[dict], int | None]:
+    """Up to ``limit`` events after ``after`` that ``only`` selects, and the sequence number to
+    ask after for the next page (None at the end)."""
+    query = select(LedgerEventRow).where(LedgerEventRow.seq > after)
+    rows = list(session.scalars(only.where(query).order_by(LedgerEventRow.seq).limit(limit)))
+    items = [_exported(row) for row in rows]
+    chosen = [item for item in items if only.matches(item["event"])]
+    return chosen, (rows[-1].seq if len(rows) == limit else None)
+
+
+def _exported(row: LedgerEventRow) -> dict[str, Any]:
+    item = {"event": json.loads(row.body), "prev_hash": row.prev_hash, "hash": row.hash}
+    if row.signature is not None:
+        item["signature"] = row.signature
+    return item
 
 
 def _event_fields(event: Event) -> dict[str, Any]:

@@ -9,8 +9,6 @@ import string
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
-
 from faceledger.errors import (
     AuthenticationError,
     InvalidParameterError,
@@ -94,6 +92,7 @@ class IssuedKey:
     name: str
     role: Role
     token: str  # shown once; only its hash is stored
+    policy: str | None = None
 
 
 def _role(value: Role | str) -> Role:
@@ -130,7 +129,7 @@ def create_key(db: Database, role: Role | str, name: str, policy: str | None = N
                 policy=policy,
             )
         )
-    return IssuedKey(key_id, name, role, f"{key_id}.{secret}")
+    return IssuedKey(key_id, name, role, f"{key_id}.{secret}", policy)
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ def create_aws_key(
                 aws_secret_encrypted=box.seal(secret, key_id),
             )
         )
-    return IssuedKey(key_id, name, role, secret)
+    return IssuedKey(key_id, name, role, secret, policy)
 
 
 def aws_credential(db: Database, box: SecretBox, access_key_id: str) -> AwsCredential:
@@ -209,11 +208,6 @@ def authenticate(db: Database, token: str | None) -> Actor:
             "not a bearer token; use a bearer API key here"
         )
     return Actor(row.key_id, Role(row.role), row.name, row.policy)
-
-
-def list_keys(db: Database) -> list[ApiKeyRow]:
-    with db.read() as session:
-        return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at)))
 
 
 def revoke_key(db: Database, key_id: str) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from faceledger.errors import InvalidPaginationToken, InvalidParameterError, NotFoundError
 from faceledger.governance.ledger import Event
@@ -14,7 +17,7 @@ from faceledger.imaging import ImageLimits, decode_image, peek_size, sha256_hex
 from faceledger.service.auth import Actor
 from faceledger.service.context import Services
 from faceledger.service.refusals import Refusal
-from faceledger.service.results import FaceRecord
+from faceledger.service.results import FaceRecord, Page
 from faceledger.store.schema import CollectionRow, FaceRow
 from faceledger.vision import Box, Face
 from faceledger.vision.similarity import similarity_to_distance
@@ -156,3 +159,33 @@ def decode_token(token: object) -> str | None:
     if not key or encode_token(key) != token:
         raise InvalidPaginationToken("the pagination token is not one this server issued")
     return key
+
+
+def chronological_page(
+    session: Session,
+    query: Select[Any],
+    created: InstrumentedAttribute[dt.datetime],
+    key: InstrumentedAttribute[str],
+    *,
+    max_results: int,
+    next_token: str | None,
+) -> Page[Any]:
+    """Rows oldest first, a page at a time: the token holds the last row's time and id, so
+    rows added while paging are neither skipped nor repeated."""
+    check_limit(max_results, "max results")
+    after = decode_token(next_token)
+    if after is not None:
+        stamp, _, last = after.rpartition("|")
+        try:
+            moment = dt.datetime.fromisoformat(stamp)
+        except ValueError:
+            raise InvalidPaginationToken(
+                "the pagination token is not one this server issued"
+            ) from None
+        query = query.where(or_(created > moment, and_(created == moment, key > last)))
+    rows = list(session.scalars(query.order_by(created, key).limit(max_results + 1)))
+    if len(rows) <= max_results:
+        return Page(rows)
+    last_row = rows[max_results - 1]
+    token = f"{getattr(last_row, created.key).isoformat()}|{getattr(last_row, key.key)}"
+    return Page(rows[:max_results], encode_token(token))

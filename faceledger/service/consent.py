@@ -19,8 +19,14 @@ from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidParameterError, NotFoundError, PolicyViolation
 from faceledger.governance.policies import Decision
-from faceledger.service.common import Request, record_refusal, require_collection
+from faceledger.service.common import (
+    Request,
+    chronological_page,
+    record_refusal,
+    require_collection,
+)
 from faceledger.service.context import Services
+from faceledger.service.results import Page
 from faceledger.store.schema import ConsentRow, FaceRow, utcnow
 
 SUBJECT_KINDS = ("user", "external_image", "collection")
@@ -112,16 +118,27 @@ def record_consent(
         return Consent.of(row)
 
 
-def list_consents(services: Services, request: Request, collection_id: str) -> list[Consent]:
+def list_consents(
+    services: Services,
+    request: Request,
+    collection_id: str,
+    *,
+    max_results: int = 1000,
+    next_token: str | None = None,
+) -> Page[Consent]:
+    """A collection's consent records, withdrawn ones too, in the order they were recorded."""
     request.actor.require("consent:manage")
     with services.db.read() as session:
         require_collection(session, collection_id)
-        rows = session.scalars(
-            select(ConsentRow)
-            .where(ConsentRow.collection_id == collection_id)
-            .order_by(ConsentRow.recorded_at)
+        page = chronological_page(
+            session,
+            select(ConsentRow).where(ConsentRow.collection_id == collection_id),
+            ConsentRow.recorded_at,
+            ConsentRow.consent_id,
+            max_results=max_results,
+            next_token=next_token,
         )
-        return [Consent.of(r) for r in rows]
+        return Page([Consent.of(r) for r in page.items], page.next_token)
 
 
 def withdraw_consent(services: Services, request: Request, consent_id: str) -> Consent:

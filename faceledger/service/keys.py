@@ -13,12 +13,12 @@ from faceledger.service.auth import (
     Role,
     create_aws_key,
     create_key,
-    list_keys,
     revoke_key,
 )
-from faceledger.service.common import Request
+from faceledger.service.common import Request, chronological_page
 from faceledger.service.context import Services
 from faceledger.service.policy import check_policy_name
+from faceledger.service.results import Page
 from faceledger.store.schema import ApiKeyRow
 
 ADMIN_KEY_FILE = "admin-key.txt"
@@ -66,9 +66,24 @@ def issue_key(
     return issued
 
 
-def keys(services: Services, request: Request) -> list[ApiKeyRow]:
+def keys(
+    services: Services,
+    request: Request,
+    *,
+    max_results: int = 1000,
+    next_token: str | None = None,
+) -> Page[ApiKeyRow]:
+    """Keys, revoked ones too, oldest first."""
     request.actor.require("keys:manage")
-    return list_keys(services.db)
+    with services.db.read() as session:
+        return chronological_page(
+            session,
+            select(ApiKeyRow),
+            ApiKeyRow.created_at,
+            ApiKeyRow.key_id,
+            max_results=max_results,
+            next_token=next_token,
+        )
 
 
 def bind_policy(services: Services, request: Request, key_id: str, policy: str) -> None:

@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from faceledger.governance.heads import SignedHead, read_heads
-from faceledger.governance.ledger import Verification, export_events, verify
+from faceledger.governance.ledger import (
+    EventFilter,
+    Verification,
+    events_page,
+    export_events,
+    verify,
+)
 from faceledger.governance.signing import load_public_key
 from faceledger.service.common import Request
 from faceledger.service.context import Services
@@ -49,3 +55,12 @@ def ledger_events(
     request.actor.require("ledger:read")
     with services.db.read() as session:
         yield from export_events(session, after, limit)
+
+
+def find_events(
+    services: Services, request: Request, after: int, limit: int, only: EventFilter
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the events ``only`` selects, and where the next page starts (None: done)."""
+    request.actor.require("ledger:read")
+    with services.db.read() as session:
+        return events_page(session, after, limit, only)

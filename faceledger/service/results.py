@@ -126,10 +126,13 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class ComparedFace:
+    """A face of the target image, compared with the source's: a candidate, never a verdict."""
+
     face: DetectedFace
     similarity: float
     false_match_rate: float
     fmr_upper_bound: bool
+    status: str = "candidate"
 
 
 @dataclass(frozen=True)
@@ -180,10 +183,13 @@ class DisassociateResult:
 
 @dataclass(frozen=True)
 class UserMatch:
+    """A candidate user, for a person to review: never an identification."""
+
     user_id: str
     similarity: float
     false_match_rate: float
     fmr_upper_bound: bool
+    status: str = "candidate"  # "unconfirmed" while a review is pending
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,21 @@ have confirmed it, none of them the key that searched; one rejection makes it ``
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from faceledger.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
+from faceledger.delivery import Delivery
+from faceledger.errors import InvalidParameterError, NotFoundError, RuleViolation
 from faceledger.errors import PermissionDeniedError as Forbidden
 from faceledger.governance.policies import Decision
-from faceledger.service.common import Request
+from faceledger.service.auth import Role
+from faceledger.service.common import Request, chronological_page, record_refusal
 from faceledger.service.context import Services
-from faceledger.service.results import ReviewTicket
+from faceledger.service.results import Page, ReviewTicket
 from faceledger.store.schema import (
     ReviewCandidateRow,
     ReviewDecisionRow,
@@ -113,22 +116,47 @@ def open_task(
 
 
 def list_tasks(
-    services: Services, request: Request, *, status: str | None = "open", limit: int = 100
-) -> list[ReviewTask]:
+    services: Services,
+    request: Request,
+    *,
+    status: str | None = "open",
+    max_results: int = 100,
+    next_token: str | None = None,
+) -> Page[ReviewTask]:
+    """Review tasks, oldest first (the queue's order)."""
     request.actor.require("review:read")
     if status not in (None, "open", "closed"):
         raise InvalidParameterError("status is open or closed")
     with services.db.read() as session:
-        query = select(ReviewTaskRow).order_by(ReviewTaskRow.created_at).limit(limit)
+        query = select(ReviewTaskRow)
+        if _sees_own_only(request):
+            query = query.where(ReviewTaskRow.requester_key_id == request.actor.key_id)
         if status:
             query = query.where(ReviewTaskRow.status == status)
-        return [task_view(session, row) for row in session.scalars(query)]
+        page = chronological_page(
+            session,
+            query,
+            ReviewTaskRow.created_at,
+            ReviewTaskRow.task_id,
+            max_results=max_results,
+            next_token=next_token,
+        )
+        return Page([task_view(session, row) for row in page.items], page.next_token)
 
 
 def show_task(services: Services, request: Request, task_id: str) -> ReviewTask:
     request.actor.require("review:read")
     with services.db.read() as session:
-        return task_view(session, _require(session, task_id))
+        row = _require(session, task_id)
+        if _sees_own_only(request) and row.requester_key_id != request.actor.key_id:
+            raise NotFoundError(f"no review task {task_id} of this key's searches")
+        return task_view(session, row)
+
+
+def _sees_own_only(request: Request) -> bool:
+    """Operators follow the tasks their own searches opened (to learn the outcome); reviewers
+    and auditors see every task."""
+    return request.actor.role == Role.OPERATOR
 
 
 def decide(
@@ -139,12 +167,31 @@ def decide(
     decision: str,
     reason: str,
 ) -> ReviewTask:
-    """A reviewer's verdict on one candidate, with a reason."""
+    """A reviewer's verdict on one candidate, with a reason. A decision that breaks a review
+    rule is refused and recorded on the ledger as a refused attempt (after the transaction)."""
     request.actor.require("review:decide")
     if decision not in DECISIONS:
         raise InvalidParameterError("a decision is confirm or reject")
     if len(reason.strip()) < 3:
         raise InvalidParameterError("a decision needs a reason")
+    try:
+        return _decide(services, request, task_id, face_id, decision, reason)
+    except RuleViolation as error:
+        actor = request.actor
+        record_refusal(
+            services, actor.key_id, actor.role.value, "ReviewDecision", error.message, "rule"
+        )
+        raise
+
+
+def _decide(
+    services: Services,
+    request: Request,
+    task_id: str,
+    face_id: str,
+    decision: str,
+    reason: str,
+) -> ReviewTask:
     with services.write_lock, services.db.write() as session:
         task = _require(session, task_id)
         if task.requester_key_id == request.actor.key_id:
@@ -157,7 +204,7 @@ def decide(
         if candidate is None:
             raise NotFoundError(f"face {face_id} is not a candidate of review task {task_id}")
         if candidate.status != "unconfirmed":
-            raise InvalidParameterError(f"this candidate is already {candidate.status}")
+            raise RuleViolation(f"this candidate is already {candidate.status}")
         earlier = session.scalar(
             select(ReviewDecisionRow).where(
                 ReviewDecisionRow.task_id == task_id,
@@ -166,7 +213,7 @@ def decide(
             )
         )
         if earlier is not None:
-            raise AlreadyExistsError(
+            raise RuleViolation(
                 "this reviewer has decided on this candidate already; another reviewer must"
             )
         session.add(
@@ -188,6 +235,7 @@ def decide(
         )
         if remaining is None:
             task.status, task.closed_at = "closed", utcnow()
+        closed_now = task.status == "closed"
         services.ledger.append(
             session,
             request.event(
@@ -198,7 +246,39 @@ def decide(
             ),
         )
         session.flush()
-        return task_view(session, task)
+        view = task_view(session, task)
+    if closed_now:
+        announce_outcome(services, view)
+    return view
+
+
+def announce_outcome(services: Services, task: ReviewTask) -> None:
+    """POST the closed task's outcome to the configured review webhook, signed, so the
+    searcher learns it without polling (delivery is retried in the background, never raised)."""
+    url = services.settings.review_webhook_url.strip()
+    if not url:
+        return
+    body = {
+        "type": "ReviewTaskClosed",
+        "task_id": task.task_id,
+        "collection_id": task.collection_id,
+        "requester_key_id": task.requester_key_id,
+        "policy": task.policy,
+        "case": task.case,
+        "closed_at": task.closed_at.isoformat() if task.closed_at else None,
+        "candidates": [
+            {
+                "face_id": c.face_id,
+                "user_id": c.user_id,
+                "external_image_id": c.external_image_id,
+                "similarity": c.similarity,
+                "status": c.status,
+            }
+            for c in task.candidates
+        ],
+    }
+    secret = services.settings.review_webhook_secret.encode()
+    services.courier.send(Delivery(url, json.dumps(body).encode(), secret))
 
 
 def _status(session: Session, task: ReviewTaskRow, face_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from sqlalchemy import func, select
@@ -346,6 +347,8 @@ def search_users(
                 },
             ),
         )
+    if ticket is not None:
+        matches = [replace(m, status="unconfirmed") for m in matches]
     return UserSearchResult(
         matches,
         user_match_threshold,

@@ -114,7 +114,7 @@ def test_erasure_removes_everything_and_signs_a_receipt(env) -> None:
     assert search(env, "club-b", lfw_image(subject, 1), threshold=0)["matches"] == []
     task = env.client.get(f"/v1/reviews/{task_id}", headers=env.auditor).json()
     assert first not in [c["face_id"] for c in task["candidates"]]
-    listed = env.client.get("/v1/collections/club-a/consents", headers=env.admin).json()
+    listed = env.client.get("/v1/collections/club-a/consents", headers=env.admin).json()["consents"]
     assert listed == []
     (event,) = events(env, "EraseSubject")
     assert "subject-x" not in str(event) and event["parameters"]["subject_sha256"]

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import json
 
 import pytest
 
 from faceledger.governance.report import SEARCHES, USES
 from tests.api.conftest import Api, lfw_image, lfw_people, open_api
+from tests.webhooks import Collector
 
+HOOK_SECRET = "review-hook-secret"
 CASE = {"purpose": "robbery investigation", "case": "C-2026-0417", "legal_basis": "warrant"}
 
 
 @pytest.fixture(scope="module")
 def gov(tmp_path_factory, shared_engine):
     data_dir = tmp_path_factory.mktemp("gov")
-    services, client = open_api(data_dir, shared_engine)
+    hooks = Collector()  # receives review outcomes
+    services, client = open_api(
+        data_dir, shared_engine, review_webhook_url=hooks.url, review_webhook_secret=HOOK_SECRET
+    )
     with client:
         api = Api(client, data_dir)
+        api.hooks = hooks
         api.library = api.key("operator")  # the server's default policy: photo-library
         api.investigator = api.key("operator", policy="investigative-lead")
         api.reviewers = [api.key("reviewer") for _ in range(2)]
@@ -44,7 +53,7 @@ def ledger(api: Api) -> list[dict]:
 
 
 def test_keys_get_the_default_policy_and_admins_manage_policies(gov) -> None:
-    listed = gov.client.get("/v1/keys", headers=gov.admin).json()
+    listed = gov.client.get("/v1/keys", headers=gov.admin).json()["keys"]
     assert {k["policy"] for k in listed} >= {"photo-library", "investigative-lead", "test-open"}
     names = [p["name"] for p in gov.client.get("/v1/policies", headers=gov.admin).json()]
     assert names[:3] == ["photo-library", "access-control", "investigative-lead"]
@@ -213,7 +222,8 @@ def test_two_person_review(gov, lineup) -> None:
     assert task["case"] == CASE["case"] and task["probe_sha256"] and task["status"] == "open"
     assert [c["face_id"] for c in task["candidates"]] == [face_id]
     assert task_id in [
-        t["task_id"] for t in gov.client.get("/v1/reviews", headers=gov.reviewers[1]).json()
+        t["task_id"]
+        for t in gov.client.get("/v1/reviews", headers=gov.reviewers[1]).json()["tasks"]
     ]
 
     url = f"/v1/reviews/{task_id}/decisions"
@@ -232,8 +242,27 @@ def test_two_person_review(gov, lineup) -> None:
     assert {d["reviewer_key_id"] for d in done["decisions"]} == {
         r["Authorization"].split()[1].partition(".")[0] for r in gov.reviewers
     }
-    decided = [e for e in ledger(gov) if e["operation"] == "ReviewDecision"]
+    third = gov.key("reviewer")
+    late = gov.client.post(url, json=confirm | {"decision": "reject"}, headers=third)
+    assert late.status_code == 409 and "already confirmed" in late.json()["error"]["message"]
+    events = ledger(gov)
+    decided = [e for e in events if e["operation"] == "ReviewDecision" and e["outcome"] == "ok"]
     assert [e["results"]["candidate_status"] for e in decided][-2:] == ["unconfirmed", "confirmed"]
+    # Each broken rule is on the ledger as a refused attempt, under the key that tried.
+    refused = {
+        (e["actor_key_id"], e["results"]["reason"])
+        for e in events
+        if e["outcome"] == "refused" and e["results"].get("kind") == "rule"
+    }
+    key_of = {
+        name: h["Authorization"].split()[1].partition(".")[0]
+        for name, h in (("first", gov.reviewers[0]), ("third", third))
+    }
+    assert (
+        key_of["first"],
+        "this reviewer has decided on this candidate already; another reviewer must",
+    ) in refused
+    assert (key_of["third"], "this candidate is already confirmed") in refused
 
 
 def test_one_rejection_rejects_a_candidate(gov, lineup) -> None:
@@ -265,7 +294,7 @@ def test_one_rejection_rejects_a_candidate(gov, lineup) -> None:
         json={"face_id": face_id, "decision": "confirm", "reason": "x" * 5},
         headers=gov.reviewers[0],
     )
-    assert late.status_code == 400
+    assert late.status_code == 409 and late.json()["error"]["code"] == "RULE_VIOLATION"
     no_reason = gov.client.post(
         url,
         json={"face_id": face_id, "decision": "confirm", "reason": ""},
@@ -316,7 +345,7 @@ def test_accountability_report_matches_the_ledger(gov, lineup) -> None:
     assert review["tasks"] == len(tasks) == 3 and review["open_tasks"] == 0  # one had no candidate
     assert review["confirmed"] == 1 and review["rejected"] == 1 and review["confirmed_share"] == 0.5
     assert review["hours_to_decision_median"] is not None
-    decided = [e for e in events if e["operation"] == "ReviewDecision"]
+    decided = [e for e in events if e["operation"] == "ReviewDecision" and e["outcome"] == "ok"]
     assert len(decided) == 4
 
     names = [p["name"] for p in report["policies_in_force"]]
@@ -341,3 +370,57 @@ def test_accountability_report_matches_the_ledger(gov, lineup) -> None:
     )
     last = [e["operation"] for e in ledger(gov)][-2:]
     assert last == ["AccountabilityReport", "GET /v1/reports/accountability"]  # then refused
+
+
+def test_the_searcher_follows_its_own_review_tasks(gov, lineup) -> None:
+    """The searching key learns each outcome (GET on its task, and the signed webhook); other
+    operators see none of its tasks; the queue pages."""
+    people, ids = lineup
+    opened = []
+    for person in people[2:5]:
+        found = post_image(
+            gov,
+            "/v1/collections/bookings/search",
+            lfw_image(person, 1),
+            gov.investigator,
+            threshold=99,
+            **CASE,
+        ).json()
+        opened.append((found["governance"]["review"]["task_id"], ids[person]))
+    other = gov.key("operator", policy="investigative-lead")
+    mine = {t["task_id"] for t in walk_reviews(gov, gov.investigator)}
+    assert {task_id for task_id, _ in opened} <= mine
+    assert walk_reviews(gov, other) == []
+    assert gov.client.get(f"/v1/reviews/{opened[0][0]}", headers=other).status_code == 404
+    assert {t["task_id"] for t in walk_reviews(gov, gov.auditor)} >= mine  # auditors: all
+
+    task_id, face_id = opened[0]
+    for reviewer, reason in zip(gov.reviewers, ("same mole", "same ear shape"), strict=True):
+        decided = gov.client.post(
+            f"/v1/reviews/{task_id}/decisions",
+            json={"face_id": face_id, "decision": "confirm", "reason": reason},
+            headers=reviewer,
+        )
+        assert decided.status_code == 200, decided.text
+    outcome = gov.client.get(f"/v1/reviews/{task_id}", headers=gov.investigator).json()
+    assert outcome["status"] == "closed" and outcome["candidates"][0]["status"] == "confirmed"
+    gov.client.app.state.services.courier.flush()
+    closed = [(body, sig) for body, sig in gov.hooks.received if task_id in body.decode()]
+    assert len(closed) == 1  # once, when it closed; not on the first confirmation
+    body, signature = closed[0]
+    assert signature == "sha256=" + hmac.new(HOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    message = json.loads(body)
+    assert message["type"] == "ReviewTaskClosed" and message["case"] == CASE["case"]
+    assert [(c["face_id"], c["status"]) for c in message["candidates"]] == [(face_id, "confirmed")]
+
+
+def walk_reviews(gov: Api, headers) -> list[dict]:
+    tasks, token = [], None
+    while True:
+        params = {"status": "all", "max_results": 1, **({"next_token": token} if token else {})}
+        page = gov.client.get("/v1/reviews", params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        tasks += page.json()["tasks"]
+        token = page.json()["next_token"]
+        if token is None:
+            return tasks

@@ -57,6 +57,6 @@ def test_timestamps_carry_their_zone(tmp_path) -> None:
         admin = {"Authorization": "Bearer " + (tmp_path / "admin-key.txt").read_text().strip()}
         client.post("/v1/collections", json={"collection_id": "x"}, headers=admin)
         described = client.get("/v1/collections/x", headers=admin).json()
-        keys = client.get("/v1/keys", headers=admin).json()
+        keys = client.get("/v1/keys", headers=admin).json()["keys"]
     for stamp in (described["created_at"], keys[0]["created_at"]):
         assert stamp.endswith(("Z", "+00:00")), stamp  # SQLite's naive datetimes no longer leak

@@ -22,7 +22,13 @@ def test_detect_json() -> None:
     assert len(image["faces"]) == 2
     face = image["faces"][0]
     assert set(face["box"]) == {"left", "top", "width", "height"}
-    assert len(face["landmarks"]) == 5
+    assert [p["type"] for p in face["landmarks"]] == [
+        "eye_right_outer",
+        "eye_right_inner",
+        "eye_left_outer",
+        "eye_left_inner",
+        "nose_base",
+    ]
     assert face["gate"]["passed"] is True and face["gate"]["level"] == "AUTO"
     assert {"brightness", "sharpness", "face_size", "pose", "confidence"} <= set(face["quality"])
 

@@ -73,7 +73,7 @@ def test_collections_index_search_and_ledger(data_dir, tmp_path) -> None:
     described = json.loads(run(data_dir, "collections", "describe", "people", "--json").stdout)
     assert described["face_count"] == 3
     missing = run(data_dir, "search", "nowhere", bush / "George_W_Bush_0004.jpg")
-    assert missing.exit_code == 1 and "RESOURCE_NOT_FOUND" in missing.stderr
+    assert missing.exit_code == 4 and "RESOURCE_NOT_FOUND" in missing.stderr
 
     verified = run(data_dir, "ledger", "verify", "--json")
     assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"]
@@ -110,8 +110,21 @@ def test_keys_cli(data_dir) -> None:
     listed = json.loads(run(data_dir, "keys", "list", "--json").stdout)
     assert key["key_id"] in {k["key_id"] for k in listed}
     assert key["token"] not in json.dumps(listed)  # the secret is shown once, never again
+    assert key["policy"] == "photo-library" and key["aws"] is False
     bad = run(data_dir, "keys", "create", "--role", "king", "--name", "x")
     assert bad.exit_code == 3 and "unknown role" in bad.stderr
+    # Without --json each printed value says what it is, and that it is shown once.
+    bearer = run(data_dir, "keys", "create", "--role", "auditor", "--name", "desk")
+    assert bearer.exit_code == 0
+    assert "under use policy photo-library" in bearer.stdout
+    lines = dict(
+        line.strip().split(":", 1) for line in bearer.stdout.splitlines() if line.startswith("  ")
+    )
+    assert set(lines) == {"key id", "token"}
+    assert lines["token"].strip().startswith(lines["key id"].strip() + ".")
+    assert "shown only now" in bearer.stderr
+    aws = run(data_dir, "keys", "create", "--role", "operator", "--name", "app", "--aws")
+    assert "access key id:" in aws.stdout and "secret access key:" in aws.stdout
 
 
 def free_port() -> int:
@@ -152,7 +165,7 @@ def test_governance_cli(data_dir, tmp_path) -> None:
     )
     listed = {k["key_id"]: k for k in json.loads(run(data_dir, "keys", "list", "--json").stdout)}
     assert listed[key["key_id"]]["policy"] == "club"
-    assert run(data_dir, "keys", "policy", key["key_id"], "nonexistent").exit_code == 1
+    assert run(data_dir, "keys", "policy", key["key_id"], "nonexistent").exit_code == 4
     assert run(data_dir, "review", "list", "--json").stdout.strip() == "[]"
 
     today = time.strftime("%Y-%m-%d", time.gmtime())
@@ -190,7 +203,7 @@ def test_governance_cli(data_dir, tmp_path) -> None:
     task = found["governance"]["review"]["task_id"]
     face = found["matches"][0]["face"]["face_id"]
     own = run(data_dir, "review", "decide", task, face, "confirm", "--reason", "it is him")
-    assert own.exit_code == 1 and "cannot review its results" in own.stderr
+    assert own.exit_code == 6 and "cannot review its results" in own.stderr
     shown = json.loads(run(data_dir, "review", "show", task).stdout)
     assert shown["candidates"][0]["status"] == "unconfirmed" and shown["case"] == "T-1"
 
@@ -258,3 +271,37 @@ def test_unreadable_inputs_are_reported_not_raised(data_dir, tmp_path) -> None:
     assert folder.exit_code == 3 and "INVALID_PARAMETER" in folder.stderr
     policy = run(data_dir, "policies", "set", tmp_path / "absent.json")
     assert policy.exit_code == 3 and "readable" in policy.stderr
+
+
+EXIT_CASES = [
+    # (command, exit code, error code on stderr): README's table, command by command.
+    (("collections", "create", "exits"), 0, None),
+    (("collections", "create", "exits"), 1, "RESOURCE_ALREADY_EXISTS"),
+    (("collections", "describe", "nope"), 4, "RESOURCE_NOT_FOUND"),
+    (("users", "create", "nope", "u"), 4, "RESOURCE_NOT_FOUND"),
+    (("users", "delete", "exits", "nobody"), 4, "RESOURCE_NOT_FOUND"),
+    (("keys", "revoke", "flk_nobody"), 4, "RESOURCE_NOT_FOUND"),
+    (("keys", "create", "--role", "operator", "--name", "x", "--policy", "nope"), 4, None),
+    (("consent", "list", "nope"), 4, "RESOURCE_NOT_FOUND"),
+    (("consent", "withdraw", "nope"), 4, "RESOURCE_NOT_FOUND"),
+    (("review", "show", "nope"), 4, "RESOURCE_NOT_FOUND"),
+    (("review", "decide", "nope", "f", "confirm", "--reason", "same ears"), 4, None),
+    (("retention", "set", "nope", "5"), 4, "RESOURCE_NOT_FOUND"),
+    (("policies", "show", "nope"), 4, "RESOURCE_NOT_FOUND"),
+    (("policies", "set", "/nonexistent.json"), 4, "NOT_FOUND"),
+    (("ledger", "verify", "--heads", "/nonexistent"), 4, "NOT_FOUND"),
+    (("search", "exits", "/nonexistent.jpg"), 4, "NOT_FOUND"),
+    (("search", "exits", __file__), 3, "UNSUPPORTED_FORMAT"),
+    (("video", "detect", __file__), 3, "UNSUPPORTED_FORMAT"),
+    (("report", "accountability", "--from", "x", "--to", "y"), 2, None),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "error"), EXIT_CASES, ids=lambda v: str(v))
+def test_exit_codes_are_as_the_readme_says(tmp_path_factory, args, code, error) -> None:
+    data_dir = tmp_path_factory.getbasetemp() / "exit-codes"
+    result = run(data_dir, *args)
+    assert result.exit_code == code, result.output
+    if error:
+        assert f"error {error}:" in result.stderr
+    assert "Traceback" not in result.output

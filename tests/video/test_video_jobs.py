@@ -7,9 +7,7 @@ import hmac
 import io
 import json
 import shutil
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from PIL import Image
@@ -18,31 +16,10 @@ from faceledger.governance.policies import DEFAULT_POLICIES, OPERATIONS
 from faceledger.imaging.video import frames
 from tests.conftest import DATA, require
 from tests.rekognition.conftest import Server
+from tests.webhooks import Collector
 
 VIDEOS = DATA / "videos"
 ROLE = "arn:aws:iam::123456789012:role/rekognition"
-
-
-class Collector:
-    """A webhook receiver on a loopback port: (body, signature header) of each POST."""
-
-    def __init__(self) -> None:
-        received: list[tuple[bytes, str]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((body, self.headers.get("X-Faceledger-Signature", "")))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.received = received
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/rekognition"
 
 
 FACENET = "facenet-pytorch-video.mp4"

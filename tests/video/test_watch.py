@@ -17,7 +17,8 @@ import pytest
 from tests.api.conftest import Api, open_api
 from tests.conftest import DATA, require
 from tests.rekognition.conftest import free_port
-from tests.video.test_video_jobs import FACENET, Collector, frame_jpeg
+from tests.video.test_video_jobs import FACENET, frame_jpeg
+from tests.webhooks import Collector
 
 LIVE_POLICY = {
     "name": "live-test",
@@ -127,7 +128,7 @@ def test_watch_alerts_over_sse_and_webhook_and_reconnects(live) -> None:
         time.sleep(0.1)
     body, signature = hooks.received[0]
     assert signature == "sha256=" + hmac.new(b"watch-secret", body, hashlib.sha256).hexdigest()
-    tasks = api.client.get("/v1/reviews", headers=api.live).json()
+    tasks = api.client.get("/v1/reviews", headers=api.live).json()["tasks"]
     assert {a["review_task_id"] for a in alerts} <= {t["task_id"] for t in tasks}
     ledger = api.client.get("/v1/ledger/events", params={"limit": 10000}, headers=api.auditor)
     operations = [e["event"]["operation"] for e in ledger.json()["events"]]

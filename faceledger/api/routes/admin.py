@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
@@ -10,12 +11,14 @@ from faceledger.api.deps import ActorDep, ServicesDep
 from faceledger.api.schemas import (
     IssuedKeyOut,
     KeyIn,
+    KeyListOut,
     KeyOut,
     KeyPolicyIn,
     SignedHeadOut,
     VerificationOut,
 )
 from faceledger.errors import NotFoundError
+from faceledger.governance.ledger import EventFilter
 from faceledger.governance.signing import public_key_pem
 from faceledger.service import keys, ledger
 from faceledger.service.common import Request
@@ -38,14 +41,29 @@ async def create_key(body: KeyIn, services: ServicesDep, actor: ActorDep):
         )
     )
     return IssuedKeyOut(
-        key_id=issued.key_id, name=issued.name, role=issued.role.value, token=issued.token
+        key_id=issued.key_id,
+        name=issued.name,
+        role=issued.role.value,
+        policy=issued.policy or services.settings.default_policy,
+        aws=body.aws,
+        purpose=body.purpose,
+        case=body.case,
+        token=issued.token,
     )
 
 
-@router.get("/keys", response_model=list[KeyOut], tags=["keys"])
-async def list_keys(services: ServicesDep, actor: ActorDep):
-    rows = await run_in_threadpool(keys.keys, services, Request(actor))
-    return [
+@router.get("/keys", response_model=KeyListOut, tags=["keys"])
+async def list_keys(
+    services: ServicesDep,
+    actor: ActorDep,
+    max_results: int = Query(1000, ge=1, le=4096),
+    next_token: str | None = None,
+):
+    """Keys, revoked ones too, oldest first; never their secrets."""
+    page = await run_in_threadpool(
+        lambda: keys.keys(services, Request(actor), max_results=max_results, next_token=next_token)
+    )
+    listed = [
         KeyOut(
             key_id=r.key_id,
             name=r.name,
@@ -54,8 +72,9 @@ async def list_keys(services: ServicesDep, actor: ActorDep):
             created_at=r.created_at,
             revoked_at=r.revoked_at,
         )
-        for r in rows
+        for r in page.items
     ]
+    return KeyListOut(keys=listed, next_token=page.next_token)
 
 
 @router.put("/keys/{key_id}/policy", tags=["keys"])
@@ -100,11 +119,21 @@ async def ledger_public_key(services: ServicesDep, actor: ActorDep) -> dict[str,
 async def ledger_events(
     services: ServicesDep,
     actor: ActorDep,
-    after: int = Query(0, ge=0),
-    limit: int = Query(1000, ge=1, le=10_000),
+    after: int = Query(0, ge=0, description="Events with a larger sequence number."),
+    limit: int = Query(1000, ge=1, le=10_000, description="Events examined per page."),
+    operation: str | None = Query(None, max_length=64, description="E.g. SearchFacesByImage."),
+    actor_key_id: str | None = Query(None, max_length=64, description="The acting key's id."),
+    collection_id: str | None = Query(None, max_length=255),
+    outcome: Literal["ok", "refused", "failed"] | None = None,
+    since: dt.datetime | None = Query(
+        None, alias="from", description="Inclusive; a date or a time (UTC when no zone given)."
+    ),
+    until: dt.datetime | None = Query(None, alias="to", description="Exclusive."),
 ) -> dict[str, Any]:
-    def page() -> list[dict[str, Any]]:
-        return list(ledger.ledger_events(services, Request(actor), after, limit))
-
-    events = await run_in_threadpool(page)
-    return {"events": events, "next_after": events[-1]["event"]["seq"] if events else None}
+    """Events oldest first with their chain fields, filtered by the parameters given. Pass
+    ``next_after`` back as ``after`` for the next page; it is null at the end."""
+    only = EventFilter(operation, actor_key_id, collection_id, outcome, since, until)
+    events, next_after = await run_in_threadpool(
+        ledger.find_events, services, Request(actor), after, limit, only
+    )
+    return {"events": events, "next_after": next_after}

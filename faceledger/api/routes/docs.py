@@ -21,7 +21,11 @@ def _inlined(value: Any, defs: dict[str, Any]) -> Any:
     return value
 
 
-def image_body(model: type[BaseModel], images: tuple[str, ...]) -> dict[str, Any]:
+def image_body(
+    model: type[BaseModel], images: tuple[str, ...], *, required: bool = True
+) -> dict[str, Any]:
+    """The body as JSON (images base64) or multipart (images as file parts); ``required=False``
+    for routes whose every field has a default, which work with no body at all."""
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
     schema = _inlined(schema, defs)
@@ -30,23 +34,23 @@ def image_body(model: type[BaseModel], images: tuple[str, ...]) -> dict[str, Any
         k: {"type": "string", "format": "byte", "description": "the image, base64"} for k in images
     }
     form_props = properties | {k: {"type": "string", "format": "binary"} for k in images}
-    required = [*schema.get("required", []), *images]
+    needed = [*schema.get("required", []), *images]
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {
                 "application/json": {
                     "schema": {
                         "type": "object",
                         "properties": json_props,
-                        "required": required,
+                        "required": needed,
                     }
                 },
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
                         "properties": form_props,
-                        "required": required,
+                        "required": needed,
                     }
                 },
             },

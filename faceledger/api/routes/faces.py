@@ -101,10 +101,16 @@ async def search_faces_by_image(
     )
 
 
-@router.post("/collections/{collection_id}/faces/{face_id}/search", response_model=SearchOut)
+@router.post(
+    "/collections/{collection_id}/faces/{face_id}/search",
+    response_model=SearchOut,
+    openapi_extra=image_body(SearchIn, (), required=False),
+)
 async def search_faces(
-    collection_id: str, face_id: str, body: SearchIn, services: ServicesDep, actor: ActorDep
+    collection_id: str, face_id: str, http: HttpRequest, services: ServicesDep, actor: ActorDep
 ):
+    """Faces like a stored face; with no body, the defaults (threshold 80)."""
+    body, _ = await read_body(http, SearchIn)
     return await run_in_threadpool(
         faces.search_faces,
         services,

@@ -78,10 +78,23 @@ async def record_consent(
 
 @router.get("/collections/{collection_id}/consents", tags=["consent"])
 async def list_consents(
-    collection_id: str, services: ServicesDep, actor: ActorDep
-) -> list[dict[str, Any]]:
-    found = await run_in_threadpool(consent.list_consents, services, Request(actor), collection_id)
-    return [asdict(c) for c in found]
+    collection_id: str,
+    services: ServicesDep,
+    actor: ActorDep,
+    max_results: int = Query(1000, ge=1, le=4096),
+    next_token: str | None = None,
+) -> dict[str, Any]:
+    """Consent records, withdrawn ones too, in the order they were recorded."""
+    page = await run_in_threadpool(
+        lambda: consent.list_consents(
+            services,
+            Request(actor),
+            collection_id,
+            max_results=max_results,
+            next_token=next_token,
+        )
+    )
+    return {"consents": [asdict(c) for c in page.items], "next_token": page.next_token}
 
 
 @router.delete("/consents/{consent_id}", tags=["consent"])
@@ -170,14 +183,20 @@ async def list_reviews(
     services: ServicesDep,
     actor: ActorDep,
     status: Literal["open", "closed", "all"] = Query("open"),
-) -> list[dict[str, Any]]:
-    """Review tasks: search results waiting for (or past) human review."""
-    found = await run_in_threadpool(
+    max_results: int = Query(100, ge=1, le=1000),
+    next_token: str | None = None,
+) -> dict[str, Any]:
+    """Review tasks (search results waiting for, or past, human review), oldest first."""
+    page = await run_in_threadpool(
         lambda: review.list_tasks(
-            services, Request(actor), status=None if status == "all" else status
+            services,
+            Request(actor),
+            status=None if status == "all" else status,
+            max_results=max_results,
+            next_token=next_token,
         )
     )
-    return [asdict(t) for t in found]
+    return {"tasks": [asdict(t) for t in page.items], "next_token": page.next_token}
 
 
 @router.get("/reviews/{task_id}", tags=["review"])
