@@ -6,9 +6,11 @@ Environment variables are the field names upper-cased with the ``FACELEDGER_`` p
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -142,6 +144,12 @@ class Settings(BaseSettings):
         description='Rekognition NotificationChannel topics as webhooks, JSON: {"<SNS topic ARN>": '
         '{"url": "<https://...>", "secret": "<HMAC key>"}}. Unmapped topics are refused.',
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose "
+        "X-Forwarded-For is believed: the client is then the nearest address in it that is not "
+        "one of them. Empty: the connecting address is the client and the header is ignored.",
+    )
     review_webhook_url: str = Field(
         default="",
         description="Where each closed review task's outcome is POSTed (JSON, signed with "
@@ -168,6 +176,22 @@ class Settings(BaseSettings):
             ):
                 raise ValueError('expected {"<topic ARN>": {"url": ..., "secret": ...}, ...}')
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the part
+        return value
+
+    @property
+    def proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        )
 
     @model_validator(mode="after")
     def _review_webhook_is_signed(self) -> Settings:

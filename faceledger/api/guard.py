@@ -12,11 +12,13 @@ error body elsewhere.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -68,6 +70,40 @@ def client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
+Networks = tuple[IPv4Network | IPv6Network, ...]
+
+
+def forwarded_client(scope: Scope, proxies: Networks) -> str | None:
+    """The client a trusted reverse proxy says it forwards for: walking X-Forwarded-For from
+    the right (the entry the nearest proxy added), the first address that is not a trusted
+    proxy. None when the connecting peer is not a trusted proxy or the header says nothing
+    usable; entries left of a malformed one are never believed (anyone can write them)."""
+    if not proxies or not _within(client_address(scope), proxies):
+        return None
+    entries = [
+        part.strip()
+        for name, value in scope.get("headers", ())
+        if name == b"x-forwarded-for"
+        for part in value.decode("latin-1").split(",")
+    ]
+    for entry in reversed(entries[-32:]):
+        try:
+            address = ipaddress.ip_address(entry)
+        except ValueError:
+            return None
+        if not _within(str(address), proxies):
+            return str(address)
+    return None
+
+
+def _within(address: str, networks: Networks) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
+
+
 def is_rekognition(scope: Scope) -> bool:
     return scope.get("path") == "/" and scope.get("method") == "POST"
 
@@ -117,6 +153,9 @@ class RequestGuard:
         if services is None or throttle is None:  # not started yet
             await self.app(scope, receive, send)
             return
+        forwarded = forwarded_client(scope, services.settings.proxy_networks)
+        if forwarded is not None:  # every later look at the client sees the real one
+            scope["client"] = (forwarded, 0)
         address = client_address(scope)
         # Health needs no credentials and writes nothing: it stays answered for monitoring.
         if throttle.exhausted(address) and scope.get("path") != "/v1/health":

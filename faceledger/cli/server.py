@@ -51,7 +51,9 @@ def serve(
         f"(data: {Path(settings.data_dir).resolve()}, docs at /docs)",
         highlight=False,
     )
-    config = uvicorn.Config(create_app(settings), log_level="info")
+    # X-Forwarded-For is ours to judge (FACELEDGER_TRUSTED_PROXIES), not uvicorn's, which
+    # would otherwise believe any local caller.
+    config = uvicorn.Config(create_app(settings), log_level="info", proxy_headers=False)
     uvicorn.Server(config).run(sockets=[listener])
 
 

@@ -195,3 +195,16 @@ def test_tables_never_cut_the_ids_a_user_types_next(tmp_path, monkeypatch) -> No
     listed = cli(tmp_path, "keys", "list").stdout
     assert key_id in listed, listed
     assert max(len(line) for line in listed.splitlines()) <= 60
+
+
+def test_serve_says_so_when_the_port_is_taken(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("serve", "--port", str(port), "--data-dir", tmp_path)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "listening on" not in result.output  # no banner for a server that never started

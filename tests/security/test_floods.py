@@ -17,6 +17,7 @@ from sqlalchemy import text
 from tests.api.conftest import Api, open_api
 from tests.rekognition.conftest import Server
 from tests.security.conftest import send, signed_request
+from tests.security.server_process import ServerProcess
 
 FLOOD = 2000
 
@@ -153,3 +154,44 @@ def test_bodies_are_refused_before_they_are_read(tmp_path) -> None:
         )
         assert refused.json()["__type"] == "AccessDeniedException"
         assert threading.active_count() < 50
+
+
+def wrong_key_statuses(url: str, forwarded_for: list[str]) -> list[int]:
+    with httpx.Client(timeout=30) as client:
+        return [
+            client.get(
+                f"{url}/v1/collections",
+                headers={"Authorization": "Bearer flk_x.wrong", "X-Forwarded-For": address},
+            ).status_code
+            for address in forwarded_for
+        ]
+
+
+def test_a_forged_x_forwarded_for_does_not_escape_the_refusal_budget(tmp_path) -> None:
+    """A real server (uvicorn would believe a local caller's header by default): with no
+    trusted proxy, rotating the header changes nothing."""
+    server = ServerProcess(tmp_path / "data", FACELEDGER_REFUSAL_BURST="3").start()
+    try:
+        statuses = wrong_key_statuses(server.url, [f"203.0.113.{i}" for i in range(8)])
+    finally:
+        server.stop()
+    assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_budget(tmp_path) -> None:
+    server = ServerProcess(
+        tmp_path / "data",
+        FACELEDGER_REFUSAL_BURST="3",
+        FACELEDGER_TRUSTED_PROXIES="127.0.0.1,10.0.0.0/8",
+    ).start()
+    try:
+        first = wrong_key_statuses(server.url, ["203.0.113.7"] * 5)
+        # Another client behind the same proxy chain; what it wrote left of it is not believed.
+        other = wrong_key_statuses(server.url, ["198.51.100.1, 203.0.113.8, 10.1.2.3"] * 2)
+        # A client that writes a proxy's address is still judged by the entry the proxy added.
+        spoof = wrong_key_statuses(server.url, ["10.9.9.9, 203.0.113.7"])
+    finally:
+        server.stop()
+    assert first == [401, 401, 401, 429, 429]
+    assert other == [401, 401]
+    assert spoof == [429]  # 203.0.113.7 spent its budget above
