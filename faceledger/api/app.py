@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from faceledger import __version__
-from faceledger.api import errors, rekognition
+from faceledger.api import errors, openapi, rekognition
 from faceledger.api.deps import refuse_unknown_query
 from faceledger.api.guard import AddressThrottle, RequestGuard
 from faceledger.api.rekognition.ratelimit import RateLimiter
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         "matches are candidates for human review, never identifications.",
     )
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(RequestGuard)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(refuse_unknown_query)])
 

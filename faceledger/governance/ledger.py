@@ -364,7 +364,11 @@ class EventFilter:
 def _stamp(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    except OverflowError:  # the zone pushed it past year 1 or 9999: before or after everything
+        edge = dt.datetime.min if moment.year < 5000 else dt.datetime.max
+        return edge.replace(tzinfo=dt.UTC).isoformat(timespec="microseconds")
 
 
 def export_events(session: Session, after: int = 0, limit: int | None = None) -> Iterator[dict]:

@@ -179,9 +179,10 @@ def chronological_page(
         try:
             moment = dt.datetime.fromisoformat(stamp)
         except ValueError:
-            raise InvalidPaginationToken(
-                "the pagination token is not one this server issued"
-            ) from None
+            moment = None
+        # Tokens this server issues hold UTC times; anything else was made elsewhere.
+        if moment is None or moment.utcoffset() != dt.timedelta(0):
+            raise InvalidPaginationToken("the pagination token is not one this server issued")
         query = query.where(or_(created > moment, and_(created == moment, key > last)))
     rows = list(session.scalars(query.order_by(created, key).limit(max_results + 1)))
     if len(rows) <= max_results:

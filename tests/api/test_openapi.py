@@ -60,3 +60,22 @@ def test_timestamps_carry_their_zone(tmp_path) -> None:
         keys = client.get("/v1/keys", headers=admin).json()["keys"]
     for stamp in (described["created_at"], keys[0]["created_at"]):
         assert stamp.endswith(("Z", "+00:00")), stamp  # SQLite's naive datetimes no longer leak
+
+
+def test_errors_are_documented_as_the_server_sends_them() -> None:
+    spec = TestClient(create_app()).get("/openapi.json").json()
+    assert "HTTPValidationError" not in str(spec)  # FastAPI's 422 shape is never sent
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (method, path)
+            if path == "/v1/health":
+                continue
+            for status in ("400", "401", "403", "429"):
+                assert responses[status]["content"]["application/json"]["schema"] == error
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            if method in ("post", "put"):
+                assert "413" in responses, (method, path)
+    assert spec["components"]["schemas"]["Error"]["required"] == ["error"]

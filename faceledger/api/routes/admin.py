@@ -119,7 +119,7 @@ async def ledger_public_key(services: ServicesDep, actor: ActorDep) -> dict[str,
 async def ledger_events(
     services: ServicesDep,
     actor: ActorDep,
-    after: int = Query(0, ge=0, description="Events with a larger sequence number."),
+    after: int = Query(0, ge=0, le=2**62, description="Events with a larger sequence number."),
     limit: int = Query(1000, ge=1, le=10_000, description="Events examined per page."),
     operation: str | None = Query(None, max_length=64, description="E.g. SearchFacesByImage."),
     actor_key_id: str | None = Query(None, max_length=64, description="The acting key's id."),
