@@ -32,12 +32,25 @@ def png_img(figure: Any) -> str:
 
 
 def bar_chart(title: str, counts: dict[str, int | float]) -> str:
-    """A horizontal bar chart of named counts (a note instead when there is nothing)."""
-    if not counts:
+    """A horizontal bar chart of named counts, each bar labelled with its count; whole-number
+    axis from zero (a note instead when there is nothing to draw)."""
+    if not counts or not any(counts.values()):
         return f"<p>{html.escape(title)}: none.</p>"
-    figure, axis = _pyplot().subplots(figsize=(6.5, 0.5 + 0.35 * len(counts)))
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axis = _pyplot().subplots(figsize=(6.5, 0.6 + 0.38 * len(counts)))
     names = list(counts)[::-1]
-    axis.barh(names, [counts[n] for n in names], color="#4a6fa5")
+    values = [counts[n] for n in names]
+    bars = axis.barh(names, values, color="#4a6fa5")
+    axis.bar_label(
+        bars,
+        labels=[f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}" for v in values],
+        padding=3,
+    )
+    axis.set_xlim(0, max(values) * 1.15 or 1)
+    if all(float(v).is_integer() for v in values):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.spines[["top", "right"]].set_visible(False)
     axis.set_title(title)
     axis.set_xlabel("count")
     return png_img(figure)

@@ -7,12 +7,9 @@ anyone holding the ledger export can recompute it. Pure functions: the service g
 
 from __future__ import annotations
 
-import html
 import statistics
 from collections import Counter
 from typing import Any
-
-from faceledger.charts import bar_chart
 
 USES = {
     "IndexFaces",
@@ -153,8 +150,13 @@ def _times(event: dict[str, Any]) -> int:
 
 
 def _threshold(event: dict[str, Any]) -> str:
+    """One format whichever interface recorded it (80 and 80.0 are the same threshold)."""
     parameters = event.get("parameters", {})
-    return str(parameters.get("threshold", parameters.get("user_match_threshold")))
+    value = parameters.get("threshold", parameters.get("user_match_threshold"))
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return "None"
 
 
 def _raised(event: dict[str, Any]) -> bool:
@@ -231,69 +233,3 @@ def _audit_summary(audit: dict[str, Any] | None) -> dict[str, Any] | None:
         },
         "limits": audit.get("limits", []),
     }
-
-
-def render_html(report: dict[str, Any]) -> str:
-    e = html.escape
-    uses, review, refused = report["uses"], report["review"], report["refused"]
-    charts = [
-        bar_chart("Uses by operation", uses["by_operation"]),
-        bar_chart("Uses by policy", uses["by_policy"]),
-        bar_chart(
-            "Review outcomes (candidates)",
-            {k: review[k] for k in ("confirmed", "rejected", "awaiting")},
-        ),
-        bar_chart("Refused requests", refused["by_kind"]),
-    ]
-
-    def table(rows: dict[str, Any]) -> str:
-        body = "".join(
-            f"<tr><td>{e(str(k))}</td><td>{e(str(v))}</td></tr>" for k, v in rows.items()
-        )
-        return f"<table>{body}</table>"
-
-    ledger, period = report["ledger"], report["period"]
-    accuracy = report["accuracy_and_fairness"]
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Accountability report</title>",
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td{padding:2px 8px}"
-        "table{border-collapse:collapse}tr:nth-child(odd){background:#f3f3f3}</style></head><body>",
-        f"<h1>Accountability report {e(period['from'])} to {e(period['to'])}</h1>",
-        f"<p>Generated {e(report['generated_at'])}. Every figure is computed from the ledger; "
-        "search results are candidates for human review, never identifications.</p>",
-        f"<h2>Uses: {uses['total']}</h2>",
-        table(uses["by_operation"]),
-        "<h3>By policy</h3>",
-        table(uses["by_policy"]),
-        "<h3>By purpose</h3>",
-        table(uses["by_purpose"]),
-        "<h3>By legal basis</h3>",
-        table(uses["by_legal_basis"]),
-        "<h2>Results returned</h2>",
-        table(report["results"]),
-        "<h2>Human review</h2>",
-        table(review),
-        "<h2>Policies in force</h2>",
-        "".join(f"<h3>{e(p['name'])}</h3>{table(p)}" for p in report["policies_in_force"]),
-        "<h2>Retention and erasure</h2>",
-        table(report["retention_and_erasure"]),
-        f"<h2>Refused requests: {refused['total']}</h2>",
-        table(refused["by_kind"]),
-        "<h2>Ledger</h2>",
-        f"<p>{'Verified' if ledger.get('ok') else 'FAILED verification'}: "
-        f"{ledger.get('events')} events, {ledger.get('signatures')} signatures"
-        + (
-            f"; first bad event {ledger.get('first_bad_seq')}: {e(str(ledger.get('reason')))}"
-            if not ledger.get("ok")
-            else ""
-        )
-        + "</p>",
-        "<h2>Accuracy and fairness (latest audit)</h2>",
-        table(accuracy)
-        if accuracy
-        else "<p>No audit has been published (faceledger audit run).</p>",
-        "<h2>Charts</h2>",
-        *charts,
-        "</body></html>",
-    ]
-    return "\n".join(parts)

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from faceledger.errors import InvalidParameterError
 from faceledger.governance.ledger import export_events
-from faceledger.governance.report import build_report, render_html
+from faceledger.governance.report import build_report
+from faceledger.governance.report_html import render_html
 from faceledger.service.common import Request
 from faceledger.service.context import Services
 from faceledger.service.ledger import verify_ledger

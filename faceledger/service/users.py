@@ -173,7 +173,12 @@ def associate_faces(
             request.event(
                 "AssociateFaces",
                 collection_id=collection_id,
-                parameters={"user_id": user_id, "user_match_threshold": user_match_threshold},
+                parameters={
+                    "user_id": user_id,
+                    "user_match_threshold": user_match_threshold,
+                    "policy": decision.policy,
+                    "legal_basis": decision.legal_basis.value,
+                },
                 results={
                     "associated": associated,
                     "unsuccessful": [[f.face_id, list(f.reasons)] for f in failed],

@@ -11,6 +11,7 @@ import pytest
 
 from faceledger.governance.report import SEARCHES, USES
 from tests.api.conftest import Api, lfw_image, lfw_people, open_api
+from tests.chromium import assert_drawn, assert_plain_words, screenshot, visible_text
 from tests.webhooks import Collector
 
 HOOK_SECRET = "review-hook-secret"
@@ -303,7 +304,7 @@ def test_one_rejection_rejects_a_candidate(gov, lineup) -> None:
     assert no_reason.status_code == 400
 
 
-def test_accountability_report_matches_the_ledger(gov, lineup) -> None:
+def test_accountability_report_matches_the_ledger(gov, lineup, tmp_path) -> None:
     # Runs after the tests above have seeded the ledger: enrolments, searches under three
     # policies, refusals, two review tasks decided one way and the other.
     today = dt.datetime.now(dt.UTC).date().isoformat()
@@ -360,7 +361,14 @@ def test_accountability_report_matches_the_ledger(gov, lineup) -> None:
         params={"from": today, "to": today, "format": "html"},
         headers=gov.auditor,
     )
-    assert page.status_code == 200 and page.text.count("data:image/png;base64") == 4
+    assert page.status_code == 200 and page.text.count("data:image/png;base64") == 3
+    # It reads as a report: plain words, one number format; drawn by a real browser.
+    text = visible_text(page.text)
+    assert_plain_words(text)
+    assert "Search faces by image 4" in text and "Refused by the key's use policy" in text
+    assert "Threshold (similarity, 0-100) Count 99 3 80 1" in text
+    (tmp_path / "accountability.html").write_text(page.text)
+    assert_drawn(screenshot(tmp_path / "accountability.html", tmp_path / "accountability.png"))
     assert "Accountability report" in page.text and "never identifications" in page.text
     assert (
         gov.client.get(

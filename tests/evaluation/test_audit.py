@@ -5,6 +5,7 @@ import json
 from typer.testing import CliRunner
 
 from faceledger.cli.main import app
+from tests.chromium import assert_drawn, assert_plain_words, screenshot, visible_text
 from tests.conftest import DATA, require
 
 
@@ -56,3 +57,10 @@ def test_quick_audit_writes_its_report(tmp_path, lfw_cache) -> None:
         summary["worst_group_thresholds"]["0.001"]["threshold"]
         == (report["worst_group_calibration"]["0.001"]["threshold"])
     )
+    page = (written / "accountability.html").read_text()
+    text = visible_text(page)
+    assert_plain_words(text)
+    assert "Two different people reported as a match (false match rate)" in text
+    assert "Women" in text and "Thresholds that keep every measurable group safe" in text
+    assert "No uses in this period." in text  # an empty period says so in words
+    assert_drawn(screenshot(written / "accountability.html", tmp_path / "accountability.png"))
