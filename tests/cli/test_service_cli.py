@@ -270,7 +270,10 @@ def test_unreadable_inputs_are_reported_not_raised(data_dir, tmp_path) -> None:
     folder = run(data_dir, "users", "search", "people", "--image", tmp_path)
     assert folder.exit_code == 3 and "INVALID_PARAMETER" in folder.stderr
     policy = run(data_dir, "policies", "set", tmp_path / "absent.json")
-    assert policy.exit_code == 3 and "readable" in policy.stderr
+    assert policy.exit_code == 4 and "no such file" in policy.stderr
+    (tmp_path / "garbled.json").write_text("{not json")
+    garbled = run(data_dir, "policies", "set", tmp_path / "garbled.json")
+    assert garbled.exit_code == 3 and "readable" in garbled.stderr
 
 
 EXIT_CASES = [
