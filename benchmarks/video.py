@@ -27,7 +27,7 @@ import numpy as np
 
 from faceledger.config import get_settings
 from faceledger.imaging.video import frames, probe
-from faceledger.service.video import analyze_frames, fallback_every
+from faceledger.service.video import fallback_every, follow_faces
 from faceledger.vision import FaceEngine
 from faceledger.vision.tracking import Tracker
 
@@ -50,8 +50,7 @@ def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: f
     sightings = []
     # the CNN fallback about once a second of video, on the clip's own frame rate, as jobs do
     every = fallback_every(fps, {"frame_rate": probe(path).frame_rate})
-    for frame, faces in analyze_frames(engine, decoded, every):
-        people = tracker.update(frame.timestamp_ms, faces)
+    for frame, faces, people in follow_faces(engine, decoded, every, tracker):
         sightings += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
     return time.perf_counter() - started, tracker, sightings
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
+import queue
 import re
 import threading
 import uuid
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 
@@ -48,12 +50,14 @@ from faceledger.service.policy import enforce
 from faceledger.service.results import FaceMatch
 from faceledger.store.schema import VideoJobRow, VideoResultRow, as_utc, utcnow
 from faceledger.vision import Face, FaceEngine
+from faceledger.vision.engine import SeenBoxes
 from faceledger.vision.tracking import Track, Tracker
 
 log = logging.getLogger("faceledger.video")
 DEFAULT_SAMPLE_FPS = 5.0
 PROGRESS_EVERY = 10  # frames between progress writes
 MAX_MATCHES_PER_PERSON = 10
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -302,8 +306,7 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
         tracker, detections, done = Tracker(), [], 0
         cnn_every = fallback_every(parameters["sample_fps"], job_metadata)
         decoded = frames(path, parameters["sample_fps"], _limits(services))
-        for frame, faces in analyze_frames(services.engine, decoded, cnn_every):
-            people = tracker.update(frame.timestamp_ms, faces)
+        for frame, faces, people in follow_faces(services.engine, decoded, cnn_every, tracker):
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
             if stopping is not None and stopping.is_set():
@@ -557,32 +560,82 @@ def _expected_frames(metadata: Any, sample_fps: float | None) -> int:
     return max(1, int(seconds * sample_fps) + 1)
 
 
-def analyze_frames(
-    engine: FaceEngine, decoded: Iterable[Frame], cnn_every: int, batch: int = 4
+def follow_faces(
+    engine: FaceEngine,
+    decoded: Iterable[Frame],
+    cnn_every: int,
+    tracker: Tracker,
+    batch: int = 2,
+) -> Iterator[tuple[Frame, list[Face], list[int]]]:
+    """(frame, its faces, each face's track) in order. One thread decodes and detects, frames
+    ``batch`` at a time on the engine's threads (the detectors release the GIL), while this one
+    describes and tracks the frames before: only the faces the tracker needs described are
+    embedded (every face at 5 frames a second; a few times a second per person when every
+    frame is analysed). The CNN fallback for faces the detector misses runs only on every
+    ``cnn_every``-th frame that had none (about one a second: a face missed in one frame is
+    usually found in the next), and YuNet's doubtful boxes are checked once where they stay
+    put (``SeenBoxes``)."""
+    for frame, faces in ahead(_detected(engine, decoded, cnn_every, batch)):
+        needed = tracker.needs_descriptor(frame.timestamp_ms, faces)
+        wanted = [f for f, need in zip(faces, needed, strict=True) if need]
+        described = iter(engine.embed(frame.rgb, wanted) if wanted else [])
+        faces = [next(described) if need else f for f, need in zip(faces, needed, strict=True)]
+        yield frame, faces, tracker.update(frame.timestamp_ms, faces)
+
+
+def _detected(
+    engine: FaceEngine, decoded: Iterable[Frame], cnn_every: int, batch: int
 ) -> Iterator[tuple[Frame, list[Face]]]:
-    """(frame, its faces) in order. Frames are analysed ``batch`` at a time on the engine's
-    threads (the detectors release the GIL, so two frames use two cores); the CNN fallback for
-    faces the detector misses runs only on every ``cnn_every``-th frame that had none
-    (about one a second of video: a face missed in one frame is usually found in the next)."""
+    seen = SeenBoxes()
     pending: list[Frame] = []
     number = 0
+    for frame in itertools.chain(decoded, [None]):
+        if frame is not None:
+            pending.append(frame)
+        if pending and (frame is None or len(pending) == batch):
+            found = engine.detect_many([f.rgb for f in pending], cnn_fallback=False, seen=seen)
+            for done, faces in zip(pending, found, strict=True):
+                if not faces and number % cnn_every == 0:
+                    faces = engine.detect_many([done.rgb], cnn_fallback=True)[0]
+                number += 1
+                yield done, faces
+            pending.clear()
 
-    def flush() -> Iterator[tuple[Frame, list[Face]]]:
-        nonlocal number
-        for frame, faces in zip(
-            pending, engine.analyze_many([f.rgb for f in pending], cnn_fallback=False), strict=True
-        ):
-            if not faces and number % cnn_every == 0:
-                faces = engine.analyze(frame.rgb, cnn_fallback=True)
-            number += 1
-            yield frame, faces
-        pending.clear()
 
-    for frame in decoded:
-        pending.append(frame)
-        if len(pending) == batch:
-            yield from flush()
-    yield from flush()
+def ahead(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """``items`` produced on a thread of its own, up to ``depth`` ahead of the consumer; its
+    exceptions are raised here, in order; a consumer that stops early stops it."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(("end", None))
+        except BaseException as error:  # handed to the consumer, raised there
+            handoff.put(("error", error))
+
+    worker = threading.Thread(target=produce, name="video-frames", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=30)
 
 
 def fallback_every(sample_fps: float | None, metadata: dict[str, Any]) -> int:

@@ -243,6 +243,36 @@ class FaceEngine:
         rgb = self.load(image)
         return [face for face, _ in self._detect_with_chips(rgb)]
 
+    def detect_many(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        cnn_fallback: bool | None = None,
+        seen: SeenBoxes | None = None,
+    ) -> list[list[Face]]:
+        """:meth:`detect` for many images on ``threads`` threads (no descriptors: a caller
+        that needs only some of them asks :meth:`embed` for those). ``seen``: consecutive
+        frames of one video, in order; what the CNN check said of a box in the frames before
+        holds for a box in about the same place (see :class:`SeenBoxes`)."""
+        images = list(images)
+        heard: list[list[tuple[Box, bool]]] = [[] for _ in images]
+
+        def detect(item: tuple[int, ImageInput]) -> list[Face]:
+            index, image = item
+            return [
+                face
+                for face, _ in self._detect_with_chips(
+                    self.load(image), cnn_fallback, seen, heard[index]
+                )
+            ]
+
+        workers = min(self.threads, len(images))
+        with ThreadPoolExecutor(workers) if workers > 1 else _InlineExecutor() as pool:
+            found = list(pool.map(detect, enumerate(images)))
+        if seen is not None:
+            seen.remember(heard)  # after the batch: its frames never see each other's verdicts
+        return found
+
     def embed(self, image: ImageInput, faces: Sequence[Face | Box]) -> list[Face]:
         """Descriptors for the given faces (or bare boxes, which get landmarks first)."""
         return self.embed_many([(image, faces)])[0]
@@ -308,11 +338,15 @@ class FaceEngine:
     # -- internals ---------------------------------------------------------------------------
 
     def _detect_with_chips(
-        self, rgb: np.ndarray, cnn_fallback: bool | None = None
+        self,
+        rgb: np.ndarray,
+        cnn_fallback: bool | None = None,
+        seen: SeenBoxes | None = None,
+        heard: list[tuple[Box, bool]] | None = None,
     ) -> list[tuple[Face, np.ndarray]]:
         fallback = self.cnn_fallback if cnn_fallback is None else cnn_fallback
         if self.detector == "yunet":
-            found = self._run_yunet(rgb)
+            found = self._run_yunet(rgb, seen, heard)
             if not found and fallback and self._cnn is not None:
                 found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS, min_upsample=1)
         elif self.detector == "cnn":
@@ -346,7 +380,15 @@ class FaceEngine:
             for b, s, name in run(box_downscale(rgb, factor), 0)
         ]
 
-    def _run_yunet(self, rgb: np.ndarray) -> list[tuple[Box, float, str]]:
+    def _run_yunet(
+        self,
+        rgb: np.ndarray,
+        seen: SeenBoxes | None = None,
+        heard: list[tuple[Box, bool]] | None = None,
+    ) -> list[tuple[Box, float, str]]:
+        """YuNet's faces: sure ones as they are, doubtful ones (YUNET_CONFIRM_FROM up to the
+        threshold) where the CNN check agrees, or, in a video, where it agreed with a box in
+        about the same place in the frames just before (``seen``; verdicts go to ``heard``)."""
         assert self._yunet is not None
         height, width = rgb.shape[:2]
         scale = self.yunet_scale(height, width)
@@ -355,11 +397,18 @@ class FaceEngine:
         found, checked = [], 0
         for face in self._yunet(scaled, min(YUNET_CONFIRM_FROM, self.yunet_threshold)):
             box = landmark_box(face, sx, sy)
+            verdict: bool | None = True
             if face.score < self.yunet_threshold:
-                checked += 1
-                if checked > CONFIRM_MOST or not self._confirmed(rgb, box):
-                    continue
-            found.append((box, face.score, "yunet"))
+                verdict = seen.verdict(box) if seen is not None else None
+                if verdict is None:
+                    checked += 1
+                    if checked > CONFIRM_MOST:
+                        continue
+                    verdict = self._confirmed(rgb, box)
+            if heard is not None:
+                heard.append((box, verdict))
+            if verdict:
+                found.append((box, face.score, "yunet"))
         return found
 
     def _confirmed(self, rgb: np.ndarray, box: Box) -> bool:
@@ -503,6 +552,31 @@ def box_downscale(rgb: np.ndarray, factor: int, rows: int = 256) -> np.ndarray:
                 total += block[dy::factor, dx::factor]
         out[top:bottom] = (total + area // 2) // area
     return out
+
+
+class SeenBoxes:
+    """What YuNet's doubtful detections turned out to be in the last ``frames`` frames of one
+    video: a face (a sure detection, or one the CNN check confirmed) or not. In the next frames
+    a box in about the same place (IoU >= ``overlap``) is taken as the same thing without the
+    check, which is most of the cost of analysing every frame."""
+
+    def __init__(self, frames: int = 25, overlap: float = 0.5) -> None:
+        self.frames, self.overlap = frames, overlap
+        self._entries: list[tuple[int, Box, bool]] = []
+        self._frame = 0
+
+    def verdict(self, box: Box) -> bool | None:
+        for _, earlier, verdict in reversed(self._entries):
+            if box.iou(earlier) >= self.overlap:
+                return verdict
+        return None
+
+    def remember(self, frames: Sequence[Sequence[tuple[Box, bool]]]) -> None:
+        """The verdicts of consecutive frames, in order."""
+        for verdicts in frames:
+            self._frame += 1
+            self._entries += [(self._frame, box, verdict) for box, verdict in verdicts]
+        self._entries = [e for e in self._entries if e[0] > self._frame - self.frames]
 
 
 class _InlineExecutor:

@@ -3,15 +3,22 @@
 A face joins the track it overlaps most (box IoU) among tracks seen within ``max_gap_ms``, when
 their descriptors also agree (distance under ``same_person``); failing overlap, the track whose
 descriptor is nearest within ``rejoin`` (a person who walked behind someone and came back).
-Otherwise it starts a track. Each track keeps its ``keep`` best faces (quality: size, sharpness,
-detector confidence, how frontal) for searching, so a search costs per person, not per frame.
-Tracks are numbered in order of first appearance: Rekognition's ``Person.Index``.
+Otherwise it starts a track. Each track keeps its ``keep`` best described faces (quality: size,
+sharpness, detector confidence, how frontal) for searching, so a search costs per person, not
+per frame. Tracks are numbered in order of first appearance: Rekognition's ``Person.Index``.
+
+Descriptors are the expensive part of following faces through every frame, and a face that
+overlaps a track described a moment ago is almost surely that track's person: such a face needs
+none (:meth:`Tracker.needs_descriptor`), so each person is described about every
+``describe_every_ms`` whatever the frame rate, and every face that starts, rejoins or could
+belong to two tracks is described.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +37,9 @@ class Track:
     index: int
     sightings: list[Sighting] = field(default_factory=list)
     best: list[Sighting] = field(default_factory=list)
+    described_ms: int | None = None  # when a face of this track last had a descriptor
     _sum: np.ndarray | None = None
+    _described: int = 0
 
     @property
     def last(self) -> Sighting:
@@ -41,7 +50,7 @@ class Track:
         """The mean of the track's descriptors, normalised as dlib's are (unit-ish length)."""
         if self._sum is None:
             return None
-        return (self._sum / len(self.sightings)).astype(np.float32)
+        return (self._sum / self._described).astype(np.float32)
 
     @property
     def first_ms(self) -> int:
@@ -53,9 +62,12 @@ class Track:
 
     def add(self, sighting: Sighting, keep: int) -> None:
         self.sightings.append(sighting)
-        if sighting.face.embedding is not None:
-            vector = sighting.face.embedding.astype(np.float64)
-            self._sum = vector if self._sum is None else self._sum + vector
+        if sighting.face.embedding is None:
+            return  # followed by overlap only: nothing to search with
+        vector = sighting.face.embedding.astype(np.float64)
+        self._sum = vector if self._sum is None else self._sum + vector
+        self._described += 1
+        self.described_ms = sighting.timestamp_ms
         self.best.append(sighting)
         self.best.sort(key=lambda s: -face_quality(s.face))
         del self.best[keep:]
@@ -79,7 +91,32 @@ class Tracker:
     rejoin: float = 0.45  # stricter, for joining a track without overlap
     rejoin_gap_ms: int = 10_000
     keep: int = 3
+    describe_every_ms: int = 150  # under 5 sampled frames a second: each of those is described
     tracks: list[Track] = field(default_factory=list)
+
+    def needs_descriptor(self, timestamp_ms: int, faces: Sequence[Face]) -> list[bool]:
+        """For each of a frame's faces, whether it must be described before :meth:`update`: all
+        but those that overlap exactly one live track described within ``describe_every_ms``,
+        a track no other face of the frame overlaps."""
+        claims: list[list[int]] = []
+        for face in faces:
+            claims.append(
+                [
+                    t
+                    for t, track in enumerate(self.tracks)
+                    if 0 < timestamp_ms - track.last_ms <= self.max_gap_ms
+                    and _iou(track.last.face.box, face.box) >= self.min_iou
+                ]
+            )
+        claimed = Counter(t for tracks in claims for t in tracks)
+        needed = []
+        for tracks in claims:
+            if len(tracks) != 1 or claimed[tracks[0]] != 1:
+                needed.append(True)
+                continue
+            described = self.tracks[tracks[0]].described_ms
+            needed.append(described is None or timestamp_ms - described >= self.describe_every_ms)
+        return needed
 
     def update(self, timestamp_ms: int, faces: Iterable[Face]) -> list[int]:
         """Assign this frame's faces to tracks; returns each face's track index."""

@@ -1,0 +1,69 @@
+"""Following faces through every frame of a real clip while describing only some of them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from faceledger.imaging.video import frames, probe
+from faceledger.service.video import fallback_every, follow_faces
+from faceledger.vision import FaceEngine
+from faceledger.vision.tracking import Tracker
+from faceledger.vision.types import Box
+from tests.conftest import DATA, EXAMPLES, require
+
+CLIP = DATA / "videos" / "short_hamilton_clip.mp4"
+
+
+@pytest.fixture(scope="module")
+def engine() -> FaceEngine:
+    return FaceEngine(cnn_fallback=True)
+
+
+def follow(engine: FaceEngine, describe_every_ms: int, seconds: float = 3.0):
+    path = require(CLIP)
+    tracker = Tracker(describe_every_ms=describe_every_ms)
+    decoded = (f for f in frames(path, None) if f.timestamp_ms <= seconds * 1000)
+    every = fallback_every(None, {"frame_rate": probe(path).frame_rate})
+    rows = [
+        (frame.timestamp_ms, face, person)
+        for frame, faces, people in follow_faces(engine, decoded, every, tracker)
+        for face, person in zip(faces, people, strict=True)
+    ]
+    return tracker, rows
+
+
+def test_every_frame_followed_with_a_fraction_of_the_descriptors(engine) -> None:
+    everyone, all_rows = follow(engine, describe_every_ms=0)  # every face described
+    sparse, rows = follow(engine, describe_every_ms=150)
+    assert [(t, f.box) for t, f, _ in rows] == [(t, f.box) for t, f, _ in all_rows]
+    described = sum(f.embedding is not None for _, f, _ in rows)
+    assert all(f.embedding is not None for _, f, _ in all_rows)
+    assert described <= 0.4 * len(rows), (described, len(rows))  # 30 fps: about 1 in 6
+    # The same people, each face in the same person's track.
+    assert len(sparse.tracks) == len(everyone.tracks)
+    agree = sum(a[2] == b[2] for a, b in zip(rows, all_rows, strict=True))
+    assert agree >= 0.97 * len(rows), (agree, len(rows))
+    # Every track can be searched: it holds described faces, and its descriptor agrees with
+    # the one made from every face.
+    for track, full in zip(sparse.tracks, everyone.tracks, strict=True):
+        assert track.best and all(s.face.embedding is not None for s in track.best)
+        assert engine.compare(track.descriptor, full.descriptor).similarity > 95
+
+
+def test_which_faces_need_a_descriptor(engine) -> None:
+    faces = engine.analyze(require(EXAMPLES / "two_people.jpg"))
+    assert len(faces) == 2
+    tracker = Tracker(describe_every_ms=150)
+    assert tracker.needs_descriptor(0, faces) == [True, True]  # nobody known yet
+    tracker.update(0, faces)
+    moved = [replace(f, embedding=None) for f in faces]
+    assert tracker.needs_descriptor(40, moved) == [False, False]  # each on its own track
+    assert tracker.needs_descriptor(150, moved) == [True, True]  # time to describe again
+    # A face where no track is, or two faces on one track, is described: it is someone new,
+    # or either could be that track's person.
+    box = faces[0].box
+    elsewhere = Box(box.left + 3 * box.width, box.top, box.width, box.height)
+    assert tracker.needs_descriptor(40, [replace(moved[0], box=elsewhere)]) == [True]
+    assert tracker.needs_descriptor(40, [moved[0], moved[0]]) == [True, True]
