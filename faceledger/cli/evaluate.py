@@ -39,6 +39,9 @@ UpsampleOpt = Annotated[
     int | None, typer.Option(min=0, max=3, help="HOG/CNN doublings (default: from the face size).")
 ]
 DetectorOpt = Annotated[str, typer.Option(help="Face detector: yunet, hog or cnn.")]
+RecognizerOpt = Annotated[
+    str, typer.Option(help="Descriptor: dlib (the default) or sface (being evaluated).")
+]
 BackendOpt = Annotated[
     Backend, typer.Option(help="Where the networks run: onnx (fast) or dlib (the reference).")
 ]
@@ -51,6 +54,7 @@ def _pipeline(
     upsample: int | None,
     jitter: int,
     backend: Backend,
+    recognizer: str = "dlib",
 ) -> Pipeline:
     from faceledger.evaluation.embedder import Pipeline
 
@@ -61,6 +65,7 @@ def _pipeline(
         flip_fusion=flip,
         jitter=jitter,
         backend=backend.value,
+        recognizer=recognizer,
     )
 
 
@@ -81,6 +86,7 @@ def lfw_command(
         int, typer.Option(min=0, max=100, help="dlib jitter copies (needs --backend dlib).")
     ] = 0,
     backend: BackendOpt = Backend.onnx,
+    recognizer: RecognizerOpt = "dlib",
 ) -> None:
     """LFW view 2: 10-fold accuracy, ROC AUC, TAR at FAR 1e-3, no-face images, speed."""
     from faceledger.evaluation.verification import evaluate_lfw
@@ -97,7 +103,7 @@ def lfw_command(
     with reported_errors(), progress_bar("embedding LFW images") as (set_total, advance):
         report = evaluate_lfw(
             data,
-            pipeline=_pipeline(detector, flip, cnn_fallback, upsample, jitter, backend),
+            pipeline=_pipeline(detector, flip, cnn_fallback, upsample, jitter, backend, recognizer),
             folds=chosen,
             cache_dir=None if no_cache else settings.cache_dir,
             workers=workers or settings.workers,

@@ -41,13 +41,16 @@ class Pipeline:
     flip_fusion: bool = True
     jitter: int = 0
     backend: str = "onnx"
+    recognizer: str = "dlib"
 
     def engine(self, threads: int | None = None) -> FaceEngine:
         return FaceEngine(**asdict(self), threads=threads)
 
     def key(self, engine_fingerprint: str) -> str:
         # The backend is part of the engine's fingerprint already.
-        options = sorted((k, v) for k, v in asdict(self).items() if k != "backend")
+        options = sorted(
+            (k, v) for k, v in asdict(self).items() if k not in ("backend", "recognizer")
+        )
         detection = FaceEngine.detection_fingerprint(self.detector, self.min_face_px)
         text = f"{engine_fingerprint}|{options}|{detection}|centre={CENTRE_BOX}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -132,7 +135,7 @@ def embed_images(
     started = time.perf_counter()
     hashes = {rel: sha256_hex((root / rel).read_bytes()) for rel in relpaths}
     engine_fingerprint = FaceEngine.fingerprint_for(
-        pipeline.flip_fusion, pipeline.jitter, pipeline.backend
+        pipeline.flip_fusion, pipeline.jitter, pipeline.backend, pipeline.recognizer
     )
     key = pipeline.key(engine_fingerprint)
     cache = EmbeddingCache(cache_dir) if cache_dir is not None else None

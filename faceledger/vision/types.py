@@ -120,6 +120,9 @@ class Face:
     detector: str
     quality: Quality
     embedding: np.ndarray | None = field(default=None, repr=False)
+    # YuNet's five points (eyes, nose tip, mouth corners; image left first) where YuNet found
+    # the face: what SFace is aligned on.
+    keypoints: tuple[Point, ...] = ()
 
     def with_embedding(self, embedding: np.ndarray) -> Face:
         return replace(self, embedding=embedding)

@@ -18,7 +18,7 @@ import onnx
 import onnxruntime as ort
 
 from faceledger.errors import ModelFileError
-from faceledger.vision.dnn import architectures, mmod, yunet
+from faceledger.vision.dnn import architectures, mmod, sface, yunet
 from faceledger.vision.dnn.graph import build_descriptor_graph, build_mmod_graph
 from faceledger.vision.dnn.reader import DlibNetwork, read_network
 from faceledger.vision.models import get_spec, model_path
@@ -31,7 +31,7 @@ _NETWORKS: dict[str, tuple[Callable[[], list], Callable[[DlibNetwork], onnx.Mode
     "resnet128": (architectures.face_descriptor, build_descriptor_graph),
     "cnn": (architectures.mmod_face_detector, build_mmod_graph),
 }
-BUILDABLE = (*_NETWORKS, "yunet")
+BUILDABLE = (*_NETWORKS, "yunet", "sface")
 
 
 def default_threads() -> int:
@@ -71,6 +71,8 @@ def build_graph(name: str, cache_dir: Path, *, force: bool = False) -> Path:
 def _build(name: str) -> onnx.ModelProto:
     if name == "yunet":
         return yunet.build_yunet_graph(onnx.load(str(model_path(name))))
+    if name == "sface":
+        return sface.build_sface_graph(onnx.load(str(model_path(name))))
     _, builder = _NETWORKS[name]
     return builder(load_network(name))
 
@@ -138,3 +140,22 @@ class OnnxYunetDetector:
         return yunet.decode(
             dict(zip(self._outputs, values, strict=True)), rows, cols, threshold=threshold
         )
+
+
+class OnnxSface:
+    """SFace: aligned uint8 RGB crops (N, 112, 112, 3) -> (N, 128) unit-length float32."""
+
+    def __init__(self, cache_dir: Path, threads: int) -> None:
+        self._session = open_session("sface", cache_dir, threads)
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, 128), np.float32)
+        parts = [
+            self._session.run(None, {"data": sface.network_input(crops[i : i + DESCRIPTOR_BATCH])})[
+                0
+            ]
+            for i in range(0, len(crops), DESCRIPTOR_BATCH)
+        ]
+        vectors = np.concatenate(parts).astype(np.float32, copy=False)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

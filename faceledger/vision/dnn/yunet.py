@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
+
+from faceledger.vision.dnn.quantized import fold_weights
 
 STRIDES = (8, 16, 32)
 ALIGN = 32  # the input is padded to a multiple of the coarsest stride
@@ -39,21 +41,7 @@ def build_yunet_graph(quantized: onnx.ModelProto) -> onnx.ModelProto:
     (and the Reshape that follows it) folded into a plain initializer; input height and width
     left free."""
     graph = quantized.graph
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    folded: dict[str, np.ndarray] = {}
-    kept: list[onnx.NodeProto] = []
-    for node in graph.node:
-        sources = [folded.get(name, constants.get(name)) for name in node.input]
-        if node.op_type == "DequantizeLinear" and all(s is not None for s in sources):
-            folded[node.output[0]] = _dequantize(node, *sources)
-        elif node.op_type == "Reshape" and node.input[0] in folded:
-            shape = constants[node.input[1]]
-            folded[node.output[0]] = folded.pop(node.input[0]).reshape(shape)
-        else:
-            kept.append(node)
-    used = {name for node in kept for name in node.input}
-    initializers = [numpy_helper.from_array(v, k) for k, v in folded.items() if k in used]
-    initializers += [init for init in graph.initializer if init.name in used]
+    kept, initializers = fold_weights(graph)
     image = helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, "rows", "cols"])
     outputs = [
         helper.make_tensor_value_info(o.name, onnx.TensorProto.FLOAT, [1, "cells", _width(o)])
@@ -68,25 +56,6 @@ def build_yunet_graph(quantized: onnx.ModelProto) -> onnx.ModelProto:
 
 def _width(output: onnx.ValueInfoProto) -> int:
     return output.type.tensor_type.shape.dim[2].dim_value
-
-
-def _dequantize(node: onnx.NodeProto, values: np.ndarray, *rest: np.ndarray) -> np.ndarray:
-    """ONNX DequantizeLinear (opset 21) over constants, including block quantization: the scale
-    (and zero point) has one entry per ``block_size`` values along ``axis``."""
-    scale = rest[0].astype(np.float32)
-    zero = rest[1].astype(np.float32) if len(rest) > 1 else np.zeros_like(scale)
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    axis = attributes.get("axis", 1) % max(values.ndim, 1)
-    block = attributes.get("block_size", 0)
-    if block:
-        size = values.shape[axis]
-        scale = np.repeat(scale, block, axis=axis).take(range(size), axis=axis)
-        zero = np.repeat(zero, block, axis=axis).take(range(size), axis=axis)
-    elif scale.ndim == 1 and values.ndim > 1:  # per-axis
-        shape = [1] * values.ndim
-        shape[axis] = -1
-        scale, zero = scale.reshape(shape), zero.reshape(shape)
-    return ((values.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
 def network_input(rgb: np.ndarray) -> np.ndarray:
