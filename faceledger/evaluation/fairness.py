@@ -10,6 +10,7 @@ replacement, every pair between two resampled people counts as often as they wer
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,9 +59,14 @@ class _Pairs:
 
 
 def group_pairs(
-    vectors: np.ndarray, identities: np.ndarray, thresholds: list[float], block: int = 1024
+    vectors: np.ndarray,
+    identities: np.ndarray,
+    thresholds: list[float],
+    block: int = 1024,
+    similarity: Callable[[np.ndarray], np.ndarray] = distance_to_similarity,
 ) -> tuple[_Pairs, Calibration]:
-    """Score every pair of images in a group once, keeping counts per identity pair."""
+    """Score every pair of images in a group once, keeping counts per identity pair.
+    ``similarity``: distance to the 0-100 scale the thresholds are in (dlib's by default)."""
     names, ident = np.unique(identities, return_inverse=True)
     k = len(names)
     images_per = np.bincount(ident, minlength=k)
@@ -74,7 +80,7 @@ def group_pairs(
     for start in range(0, n, block):
         stop = min(start + block, n)
         d2 = squared[start:stop, None] + squared[None, :] - 2.0 * vectors[start:stop] @ vectors.T
-        sims = distance_to_similarity(np.sqrt(np.maximum(d2, 0.0)))
+        sims = similarity(np.sqrt(np.maximum(d2, 0.0)))
         upper = np.arange(n)[None, :] > np.arange(start, stop)[:, None]
         rows, cols = np.nonzero(upper)
         a, b = ident[start:stop][rows], ident[cols]
@@ -187,8 +193,9 @@ def group_stats(
     identities: np.ndarray,
     thresholds: list[float],
     bootstrap: int = 500,
+    similarity: Callable[[np.ndarray], np.ndarray] = distance_to_similarity,
 ) -> GroupStats:
-    pairs, calibration = group_pairs(vectors, identities, thresholds)
+    pairs, calibration = group_pairs(vectors, identities, thresholds, similarity=similarity)
     fmr, fnmr = rates(pairs, thresholds, bootstrap=bootstrap)
     k = len(pairs.images_per_identity)
     return GroupStats(
