@@ -356,6 +356,13 @@ class FaceEngine:
 
     def match_for_distance(self, distance: float) -> Match:
         """The Match for a descriptor distance already measured (e.g. by a vector index)."""
+        if self.recognizer != "dlib":
+            # A similarity must mean the same false match rate under every model; SFace's
+            # calibration is not built yet, so its descriptors are compared by distance only.
+            raise InvalidParameterError(
+                f"no similarity calibration for the {self.recognizer} descriptor yet: "
+                "compare its descriptors by distance (evaluation only)"
+            )
         similarity = float(distance_to_similarity(distance))
         fmr, bound = self.calibration.false_match_rate(similarity)
         return Match(round(similarity, 4), round(distance, 6), fmr, bound)

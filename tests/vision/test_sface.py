@@ -10,6 +10,7 @@ import onnx
 import pytest
 
 from faceledger.config import get_settings
+from faceledger.errors import InvalidParameterError
 from faceledger.vision import FaceEngine
 from faceledger.vision.dnn import sface
 from faceledger.vision.dnn.runtime import OnnxSface, OnnxYunetDetector
@@ -80,6 +81,8 @@ def test_the_engine_describes_with_sface(tmp_path: Path) -> None:
     assert len(a.keypoints) == 5 and a.embedding.shape == (128,)
     assert abs(float(np.linalg.norm(a.embedding)) - 1) < 1e-5
     assert np.linalg.norm(a.embedding - b.embedding) < np.linalg.norm(a.embedding - c.embedding)
+    with pytest.raises(InvalidParameterError, match="no similarity calibration"):
+        engine.compare(a, b)  # a similarity must mean one false match rate under every model
     # A face another detector found is aligned on YuNet's points looked for around it.
     hog = FaceEngine(recognizer="sface", detector="hog")
     found = hog.analyze(same[0])[0]
