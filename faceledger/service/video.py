@@ -608,20 +608,24 @@ def ahead(items: Iterator[T], depth: int = 4) -> Iterator[T]:
     handoff: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
     stop = threading.Event()
 
+    def hand(kind: str, value: Any) -> bool:
+        """Put one message unless the consumer has gone; whether it was put."""
+        while not stop.is_set():
+            try:
+                handoff.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        handoff.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand("item", item):
                     return
-            handoff.put(("end", None))
+            hand("end", None)
         except BaseException as error:  # handed to the consumer, raised there
-            handoff.put(("error", error))
+            hand("error", error)
 
     worker = threading.Thread(target=produce, name="video-frames", daemon=True)
     worker.start()
