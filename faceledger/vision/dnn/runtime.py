@@ -100,13 +100,23 @@ class OnnxDescriptor:
         self._session = open_session("resnet128", cache_dir, threads)
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
-        if len(chips) == 0:
-            return np.zeros((0, 128), np.float32)
-        parts = [
-            self._session.run(None, {"chips": chips[i : i + DESCRIPTOR_BATCH]})[0]
-            for i in range(0, len(chips), DESCRIPTOR_BATCH)
-        ]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return describe_in_batches(self._session, "chips", chips)
+
+
+def describe_in_batches(
+    session: ort.InferenceSession,
+    name: str,
+    faces: np.ndarray,
+    prepare: Callable[[np.ndarray], np.ndarray] = lambda batch: batch,
+) -> np.ndarray:
+    """(N, 128) float32 descriptors of ``faces``, DESCRIPTOR_BATCH at a time."""
+    if len(faces) == 0:
+        return np.zeros((0, 128), np.float32)
+    parts = [
+        session.run(None, {name: prepare(faces[i : i + DESCRIPTOR_BATCH])})[0]
+        for i in range(0, len(faces), DESCRIPTOR_BATCH)
+    ]
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 class OnnxMmodDetector:
@@ -149,13 +159,5 @@ class OnnxSface:
         self._session = open_session("sface", cache_dir, threads)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        if len(crops) == 0:
-            return np.zeros((0, 128), np.float32)
-        parts = [
-            self._session.run(None, {"data": sface.network_input(crops[i : i + DESCRIPTOR_BATCH])})[
-                0
-            ]
-            for i in range(0, len(crops), DESCRIPTOR_BATCH)
-        ]
-        vectors = np.concatenate(parts).astype(np.float32, copy=False)
+        vectors = describe_in_batches(self._session, "data", crops, sface.network_input)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
