@@ -50,6 +50,7 @@ def serve(
         f"faceledger listening on http://{shown}:{listener.getsockname()[1]} "
         f"(data: {Path(settings.data_dir).resolve()}, docs at /docs)",
         highlight=False,
+        soft_wrap=True,
     )
     # X-Forwarded-For is ours to judge (FACELEDGER_TRUSTED_PROXIES), not uvicorn's, which
     # would otherwise believe any local caller.
@@ -71,6 +72,7 @@ def _listen(host: str, port: int) -> socket.socket:
         err_console.print(
             f"[red]error[/red] CANNOT_LISTEN: cannot listen on {host}:{port}: {reason}",
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(1) from None
     listener.set_inheritable(True)
