@@ -32,9 +32,9 @@ from faceledger.vision import FaceEngine
 from faceledger.vision.tracking import Tracker
 
 
-def _frames_until(path: Path, fps: float | None, seconds: float):
+def _frames_until(path: Path, fps: float | None, seconds: float, shrink=None):
     try:
-        for frame in frames(path, fps):
+        for frame in frames(path, fps, shrink=shrink):
             if frame.timestamp_ms > seconds * 1000:
                 return
             yield frame
@@ -45,7 +45,7 @@ def _frames_until(path: Path, fps: float | None, seconds: float):
 def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: float):
     """Decoding included: a job's whole cost."""
     started = time.perf_counter()
-    decoded = _frames_until(path, fps, seconds)
+    decoded = _frames_until(path, fps, seconds, engine.yunet_scale)  # as jobs decode
     tracker = Tracker()
     sightings = []
     # the CNN fallback about once a second of video, on the clip's own frame rate, as jobs do

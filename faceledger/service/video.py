@@ -305,7 +305,9 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
         sha = _file_sha256(path)
         tracker, detections, done = Tracker(), [], 0
         cnn_every = fallback_every(parameters["sample_fps"], job_metadata)
-        decoded = frames(path, parameters["sample_fps"], _limits(services))
+        decoded = frames(
+            path, parameters["sample_fps"], _limits(services), shrink=services.engine.yunet_scale
+        )
         for frame, faces, people in follow_faces(services.engine, decoded, cnn_every, tracker):
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
@@ -593,7 +595,12 @@ def _detected(
         if frame is not None:
             pending.append(frame)
         if pending and (frame is None or len(pending) == batch):
-            found = engine.detect_many([f.rgb for f in pending], cnn_fallback=False, seen=seen)
+            found = engine.detect_many(
+                [f.rgb for f in pending],
+                cnn_fallback=False,
+                seen=seen,
+                small=[f.small for f in pending],
+            )
             for done, faces in zip(pending, found, strict=True):
                 if not faces and number % cnn_every == 0:
                     faces = engine.detect_many([done.rgb], cnn_fallback=True)[0]

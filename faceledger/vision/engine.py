@@ -269,11 +269,13 @@ class FaceEngine:
         *,
         cnn_fallback: bool | None = None,
         seen: SeenBoxes | None = None,
+        small: Sequence[np.ndarray | None] | None = None,
     ) -> list[list[Face]]:
         """:meth:`detect` for many images on ``threads`` threads (no descriptors: a caller
         that needs only some of them asks :meth:`embed` for those). ``seen``: consecutive
         frames of one video, in order; what the CNN check said of a box in the frames before
-        holds for a box in about the same place (see :class:`SeenBoxes`)."""
+        holds for a box in about the same place (see :class:`SeenBoxes`). ``small``: each
+        image already scaled for YuNet (by :meth:`yunet_scale`), where the caller has one."""
         images = list(images)
         heard: list[list[tuple[Box, bool]]] = [[] for _ in images]
 
@@ -282,7 +284,11 @@ class FaceEngine:
             return [
                 face
                 for face, _ in self._detect_with_chips(
-                    self.load(image), cnn_fallback, seen, heard[index]
+                    self.load(image),
+                    cnn_fallback,
+                    seen,
+                    heard[index],
+                    small[index] if small else None,
                 )
             ]
 
@@ -375,11 +381,12 @@ class FaceEngine:
         cnn_fallback: bool | None = None,
         seen: SeenBoxes | None = None,
         heard: list[tuple[Box, bool]] | None = None,
+        small: np.ndarray | None = None,
     ) -> list[tuple[Face, np.ndarray]]:
         fallback = self.cnn_fallback if cnn_fallback is None else cnn_fallback
         points: dict[Box, tuple[Point, ...]] = {}
         if self.detector == "yunet":
-            found = self._run_yunet(rgb, seen, heard, points)
+            found = self._run_yunet(rgb, seen, heard, points, small)
             if not found and fallback and self._cnn is not None:
                 found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS, min_upsample=1)
         elif self.detector == "cnn":
@@ -461,6 +468,7 @@ class FaceEngine:
         seen: SeenBoxes | None = None,
         heard: list[tuple[Box, bool]] | None = None,
         points: dict[Box, tuple[Point, ...]] | None = None,
+        small: np.ndarray | None = None,
     ) -> list[tuple[Box, float, str]]:
         """YuNet's faces: sure ones as they are, doubtful ones (YUNET_CONFIRM_FROM up to the
         threshold) where the CNN check agrees, or, in a video, where it agreed with a box in
@@ -468,7 +476,12 @@ class FaceEngine:
         assert self._yunet is not None
         height, width = rgb.shape[:2]
         scale = self.yunet_scale(height, width)
-        scaled = rgb if abs(scale - 1.0) <= 0.05 else _scaled(rgb, scale)
+        if abs(scale - 1.0) <= 0.05:
+            scaled = rgb
+        elif small is not None and abs(small.shape[1] - width * scale) <= 1:
+            scaled = small  # made by the video decoder's scaler
+        else:
+            scaled = _scaled(rgb, scale)
         sx, sy = width / scaled.shape[1], height / scaled.shape[0]
         found, checked = [], 0
         for face in self._yunet(scaled, min(YUNET_CONFIRM_FROM, self.yunet_threshold)):

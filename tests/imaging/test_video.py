@@ -95,3 +95,22 @@ def test_limits_and_damage(tmp_path, source_frames) -> None:
     with pytest.raises(InvalidVideoError) as caught:
         probe(text)
     assert caught.value.code == "UNSUPPORTED_FORMAT"
+
+
+def test_frames_come_with_a_smaller_copy_when_asked(tmp_path, source_frames) -> None:
+    """The copy YuNet sees, made by FFmpeg's scaler: the size asked for, the same picture as
+    Pillow would make (rotation applied to both), and none when no shrinking is asked."""
+    from PIL import Image
+
+    clip = require(DATA / "videos" / "facenet-pytorch-video.mp4")
+    frame = next(iter(frames(clip, 5.0, shrink=lambda height, width: 0.7)))
+    assert frame.small is not None and frame.small.shape == (756, 1344, 3)
+    pillow = np.asarray(Image.fromarray(frame.rgb).resize((1344, 756), Image.Resampling.BILINEAR))
+    assert np.abs(frame.small.astype(int) - pillow.astype(int)).mean() < 3.0
+    assert next(iter(frames(clip, 5.0))).small is None
+    assert next(iter(frames(clip, 5.0, shrink=lambda height, width: 1.0))).small is None
+    rotated = tmp_path / "rotated.mp4"
+    write(rotated, "libx264", source_frames, rotation=90)
+    turned = next(iter(frames(rotated, 5.0, shrink=lambda height, width: 0.5)))
+    assert turned.small is not None
+    assert turned.small.shape[:2] == (turned.rgb.shape[0] // 2, turned.rgb.shape[1] // 2)
