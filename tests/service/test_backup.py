@@ -152,3 +152,20 @@ def test_restore_never_overwrites_silently(tmp_path) -> None:
     assert "ledger OK" in forced.stdout
     (aside,) = target.glob("replaced-*")
     assert (aside / "faceledger.db").exists() and (aside / "keys" / "secrets.key").exists()
+
+
+def test_a_manifest_cannot_reach_outside_its_backup(tmp_path) -> None:
+    """A crafted backup whose manifest names ../ paths (restore would copy them into the data
+    directory) is refused before anything is read or written."""
+    copy = small_backup(tmp_path)
+    secret = tmp_path / "outside.txt"
+    secret.write_text("not part of any backup")
+    manifest = json.loads((copy / "MANIFEST.json").read_text())
+    manifest["files"]["../outside.txt"] = hashlib.sha256(secret.read_bytes()).hexdigest()
+    (copy / "MANIFEST.json").write_text(json.dumps(manifest))
+    target = tmp_path / "target"
+    refused = cli(target, "restore", str(copy), check=False)
+    assert refused.returncode == 1 and "outside the backup" in refused.stderr
+    assert not target.exists() or not any(target.iterdir())
+    taken = cli(tmp_path / "data", "backup", str(copy), check=False)  # not into a used folder
+    assert taken.returncode == 3 and "not an empty folder" in taken.stderr
