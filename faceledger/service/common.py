@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +77,21 @@ def record_refusal(
     signed), role (not the role's to do), policy (the key's use policy), rule (another rule,
     e.g. reviewing one's own search), throttled (too many refusals from one address)."""
     services.refusals.record(Refusal(key_id, role, operation, reason, kind, address))
+
+
+@contextmanager
+def refusals_recorded(
+    services: Services, request: Request, operation: str, kind: str, refusal: type[Exception]
+) -> Iterator[None]:
+    """Whatever ``refusal`` the block raises is recorded on the ledger as the caller's refused
+    attempt, then raised; the record is written after any transaction inside the block ended."""
+    try:
+        yield
+    except refusal as error:
+        actor = request.actor
+        message = getattr(error, "message", str(error))
+        record_refusal(services, actor.key_id, actor.role.value, operation, message, kind)
+        raise
 
 
 # Images above this many pixels (as their header claims) are worked on one at a time.

@@ -13,7 +13,7 @@ from faceledger.errors import (
     PolicyViolation,
 )
 from faceledger.governance.policies import DEFAULT_POLICIES, Decision, Policy, Stated, decide
-from faceledger.service.common import Request, record_refusal
+from faceledger.service.common import Request, refusals_recorded
 from faceledger.service.context import Services
 from faceledger.store.schema import ApiKeyRow, PolicyRow, utcnow
 
@@ -46,7 +46,7 @@ def enforce(
     is recorded on the ledger and raised as PolicyViolation."""
     policy = policy_for(services, request)
     stated = Stated(request.purpose, request.case, request.legal_basis)
-    try:
+    with refusals_recorded(services, request, operation, "policy", PolicyViolation):
         return decide(
             policy,
             operation,
@@ -55,16 +55,6 @@ def enforce(
             threshold=threshold,
             max_results=max_results,
         )
-    except PolicyViolation as error:
-        record_refusal(
-            services,
-            request.actor.key_id,
-            request.actor.role.value,
-            operation,
-            error.message,
-            "policy",
-        )
-        raise
 
 
 def all_policies(session: Session) -> dict[str, Policy]:

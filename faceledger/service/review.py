@@ -22,7 +22,7 @@ from faceledger.errors import InvalidParameterError, NotFoundError, RuleViolatio
 from faceledger.errors import PermissionDeniedError as Forbidden
 from faceledger.governance.policies import Decision
 from faceledger.service.auth import Role
-from faceledger.service.common import Request, chronological_page, record_refusal
+from faceledger.service.common import Request, chronological_page, refusals_recorded
 from faceledger.service.context import Services
 from faceledger.service.results import Page, ReviewTicket
 from faceledger.store.schema import (
@@ -174,25 +174,11 @@ def decide(
         raise InvalidParameterError("a decision is confirm or reject")
     if len(reason.strip()) < 3:
         raise InvalidParameterError("a decision needs a reason")
-    try:
-        return _decide(services, request, task_id, face_id, decision, reason)
-    except RuleViolation as error:
-        actor = request.actor
-        record_refusal(
-            services, actor.key_id, actor.role.value, "ReviewDecision", error.message, "rule"
-        )
-        raise
-
-
-def _decide(
-    services: Services,
-    request: Request,
-    task_id: str,
-    face_id: str,
-    decision: str,
-    reason: str,
-) -> ReviewTask:
-    with services.write_lock, services.db.write() as session:
+    with (
+        refusals_recorded(services, request, "ReviewDecision", "rule", RuleViolation),
+        services.write_lock,
+        services.db.write() as session,
+    ):
         task = _require(session, task_id)
         if task.requester_key_id == request.actor.key_id:
             raise Forbidden("the key that ran the search cannot review its results")
