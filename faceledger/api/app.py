@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         app.state.services = services or Services.open(settings or get_settings())
         app.state.rate_limiter = RateLimiter(app.state.services.settings.aws_rate_limit)
+        # Parsed once: the request guard reads it on every request.
+        app.state.proxy_networks = app.state.services.settings.proxy_networks
         app.state.refusal_throttle = AddressThrottle(
             app.state.services.settings.refusal_rate, app.state.services.settings.refusal_burst
         )

@@ -153,7 +153,7 @@ class RequestGuard:
         if services is None or throttle is None:  # not started yet
             await self.app(scope, receive, send)
             return
-        forwarded = forwarded_client(scope, services.settings.proxy_networks)
+        forwarded = forwarded_client(scope, getattr(state, "proxy_networks", ()))
         if forwarded is not None:  # every later look at the client sees the real one
             scope["client"] = (forwarded, 0)
         address = client_address(scope)
