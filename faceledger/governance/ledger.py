@@ -371,13 +371,21 @@ def _stamp(moment: dt.datetime) -> str:
         return edge.replace(tzinfo=dt.UTC).isoformat(timespec="microseconds")
 
 
-def export_events(session: Session, after: int = 0, limit: int | None = None) -> Iterator[dict]:
-    """Events after ``after`` with their chain fields, oldest first (for JSON Lines)."""
-    query = select(LedgerEventRow).where(LedgerEventRow.seq > after).order_by(LedgerEventRow.seq)
+def export_events(
+    session: Session, after: int = 0, limit: int | None = None, only: EventFilter | None = None
+) -> Iterator[dict]:
+    """Events after ``after`` (those ``only`` selects) with their chain fields, oldest first
+    (for JSON Lines)."""
+    query = select(LedgerEventRow).where(LedgerEventRow.seq > after)
+    if only is not None:
+        query = only.where(query)
+    query = query.order_by(LedgerEventRow.seq)
     if limit is not None:
         query = query.limit(limit)
     for row in session.scalars(query):
-        yield _exported(row)
+        item = _exported(row)
+        if only is None or only.matches(item["event"]):
+            yield item
 
 
 def events_page(

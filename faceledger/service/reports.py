@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from faceledger.errors import InvalidParameterError
-from faceledger.governance.ledger import export_events
+from faceledger.governance.ledger import EventFilter, export_events
 from faceledger.governance.report import build_report
 from faceledger.governance.report_html import render_html
 from faceledger.service.common import Request
@@ -32,11 +32,8 @@ def accountability_report(
     if end <= start:
         raise InvalidParameterError("the period's end must be after its start")
     with services.db.read() as session:
-        events = [
-            item["event"]
-            for item in export_events(session)
-            if start <= dt.datetime.fromisoformat(item["event"]["time"]) < end
-        ]
+        period = EventFilter(since=start, until=end)
+        events = [item["event"] for item in export_events(session, only=period)]
         rows = session.scalars(
             select(ReviewTaskRow)
             .where(ReviewTaskRow.created_at >= start, ReviewTaskRow.created_at < end)
