@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         description="Where the detector finds no face, try the CNN detector (slow, only on "
         "those images).",
     )
+    face_model: Literal["sface", "dlib"] = Field(
+        default="sface",
+        description="The face model of new collections (sface: more accurate, far smaller race "
+        "differential; dlib: faster). Each collection keeps the model it was made with.",
+    )
     s3_bucket_dir: Path | None = Field(
         default=None,
         description="Folder whose subfolders act as buckets for Rekognition's Image.S3Object.",

@@ -39,6 +39,11 @@ class WithPurpose(BaseModel):
 
 class CollectionIn(WithPurpose):
     collection_id: str
+    face_model: Literal["sface", "dlib"] | None = Field(
+        None,
+        description="The face model the collection is bound to for life (default: the "
+        "server's, FACELEDGER_FACE_MODEL). Searches never compare two models' descriptors.",
+    )
 
 
 class IndexIn(WithPurpose):
@@ -251,6 +256,7 @@ class CollectionOut(Out):
 
 class CollectionListOut(BaseModel):
     collection_ids: list[str]
+    face_model_versions: list[str]  # one per collection id, as Rekognition lists them
     next_token: str | None
 
 

@@ -44,26 +44,38 @@ JsonOpt = Annotated[bool, typer.Option("--json")]
 
 
 @collections_app.command("create")
-def create(collection_id: str, data_dir: DataDirOpt = None) -> None:
+def create(
+    collection_id: str,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Face model, kept for the collection's life: sface or dlib "
+            "(default: FACELEDGER_FACE_MODEL, sface)."
+        ),
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
     with local_services(data_dir) as (services, request), reported_errors():
-        collection_cases.create_collection(services, request, collection_id)
-    out_console.print(f"created collection {collection_id}")
+        info = collection_cases.create_collection(
+            services, request, collection_id, face_model=model
+        )
+    out_console.print(f"created collection {collection_id} (model {info.face_model_version})")
 
 
 @collections_app.command("list")
 def list_(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
     with local_services(data_dir) as (services, request):
-        ids, token = [], None
+        found, token = [], None
         while True:
             page = collection_cases.list_collections(services, request, next_token=token)
-            ids += page.items
+            found += page.items
             if not (token := page.next_token):
                 break
     if as_json:
-        print_json(ids)
+        print_json(found)
     else:
-        for collection_id in ids:
-            out_console.print(collection_id)
+        for c in found:
+            out_console.print(f"{c.collection_id}  {c.face_model_version}")
 
 
 @collections_app.command("describe")

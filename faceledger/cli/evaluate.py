@@ -147,21 +147,25 @@ def calibrate_command(
     limit: Annotated[int | None, typer.Option(min=2, help="Use only the first N images.")] = None,
     workers: WorkersOpt = None,
     no_cache: NoCacheOpt = False,
+    recognizer: RecognizerOpt = "dlib",
 ) -> None:
-    """Rebuild the similarity -> false match rate table from all LFW cross-identity pairs."""
+    """Rebuild a model's similarity -> false match rate table from all LFW cross-identity
+    pairs (for SFace, first its similarity scale, matched to dlib's shipped table)."""
     from faceledger.evaluation.calibrate import calibrate_lfw
+    from faceledger.evaluation.embedder import Pipeline
 
     settings = get_settings()
     with reported_errors(), progress_bar("embedding LFW images") as (set_total, advance):
         calibration = calibrate_lfw(
             data,
+            pipeline=Pipeline.for_model(recognizer),
             limit=limit,
             cache_dir=None if no_cache else settings.cache_dir,
             workers=workers or settings.workers,
             progress=advance,
             on_total=set_total,
         )
-    target = out or _shipped_calibration_path()
+    target = out or _shipped_calibration_path(recognizer)
     calibration.save(target)
     summary = calibration.to_json()
     out_console.print(
@@ -173,7 +177,10 @@ def calibrate_command(
         out_console.print(f"  similarity for FMR {fmr}: {shown}")
 
 
-def _shipped_calibration_path() -> Path:
+def _shipped_calibration_path(recognizer: str) -> Path:
     from importlib import resources
 
-    return Path(str(resources.files("faceledger.vision").joinpath("data/calibration.json")))
+    from faceledger.vision.similarity import shipped_calibration_name
+
+    name = shipped_calibration_name(recognizer)
+    return Path(str(resources.files("faceledger.vision").joinpath(f"data/{name}")))

@@ -24,6 +24,7 @@ from faceledger.imaging import sha256_hex
 from faceledger.vision import Box, Face, FaceEngine
 from faceledger.vision.dnn.runtime import default_threads
 from faceledger.vision.engine import MIN_FACE_PX
+from faceledger.vision.models import face_model
 
 # Median HOG box on LFW deep-funneled 250x250 images, as shares of the image size (YuNet's faces
 # are given boxes of the same kind: faceledger.vision.engine.landmark_box).
@@ -45,6 +46,13 @@ class Pipeline:
 
     def engine(self, threads: int | None = None) -> FaceEngine:
         return FaceEngine(**asdict(self), threads=threads)
+
+    @classmethod
+    def for_model(cls, name: str) -> Pipeline:
+        """The pipeline of a face model as collections use it (``dlib``, ``sface`` or a
+        version), so what is measured is what is served."""
+        model = face_model(name)
+        return cls(recognizer=model.recognizer, flip_fusion=model.flip_fusion)
 
     def key(self, engine_fingerprint: str) -> str:
         # The backend is part of the engine's fingerprint already.

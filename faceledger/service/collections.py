@@ -14,34 +14,45 @@ from faceledger.service.common import (
     encode_token,
     require_collection,
 )
-from faceledger.service.context import FACE_MODEL_VERSION, Services
-from faceledger.service.results import CollectionInfo, Page
+from faceledger.service.context import Services
+from faceledger.service.results import CollectionInfo, CollectionSummary, Page
 from faceledger.store.schema import CollectionRow, FaceRow, UserRow
+from faceledger.vision.models import face_model as model_named
 
 # Rekognition's pattern for collection ids.
 COLLECTION_ID = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 
 
-def create_collection(services: Services, request: Request, collection_id: str) -> CollectionInfo:
+def create_collection(
+    services: Services, request: Request, collection_id: str, *, face_model: str | None = None
+) -> CollectionInfo:
+    """A new, empty collection bound to ``face_model`` (``sface``, ``dlib`` or a version;
+    the server's default model when None) for its whole life."""
     request.actor.require("collections:manage")
     if not COLLECTION_ID.match(collection_id):
         raise InvalidParameterError(
             "a collection id is 1-255 characters of letters, digits, '_', '.' and '-'"
         )
+    version = model_named(face_model).version if face_model else services.default_model
     with services.write_lock, services.db.write() as session:
         if session.get(CollectionRow, collection_id) is not None:
             raise AlreadyExistsError(f"collection {collection_id!r} already exists")
         row = CollectionRow(
             collection_id=collection_id,
-            face_model_version=FACE_MODEL_VERSION,
+            face_model_version=version,
             created_by=request.actor.key_id,
         )
         session.add(row)
         session.flush()
         services.ledger.append(
-            session, request.event("CreateCollection", collection_id=collection_id)
+            session,
+            request.event(
+                "CreateCollection",
+                collection_id=collection_id,
+                parameters={"face_model_version": version},
+            ),
         )
-        info = CollectionInfo(collection_id, 0, 0, FACE_MODEL_VERSION, row.created_at)
+        info = CollectionInfo(collection_id, 0, 0, version, row.created_at)
     return info
 
 
@@ -58,18 +69,26 @@ def describe_collection(services: Services, request: Request, collection_id: str
 
 def list_collections(
     services: Services, request: Request, *, max_results: int = 1000, next_token: str | None = None
-) -> Page[str]:
+) -> Page[CollectionSummary]:
     request.actor.require("collections:read")
     check_limit(max_results, "max results")
     after = decode_token(next_token)
     with services.db.read() as session:
-        query = select(CollectionRow.collection_id).order_by(CollectionRow.collection_id)
+        query = select(CollectionRow.collection_id, CollectionRow.face_model_version).order_by(
+            CollectionRow.collection_id
+        )
         if after is not None:
             query = query.where(CollectionRow.collection_id > after)
-        ids = list(session.scalars(query.limit(max_results + 1)))
-    more = len(ids) > max_results
-    ids = ids[:max_results]
-    return Page(ids, encode_token(ids[-1]) if more else None)
+        rows = [CollectionSummary(*row) for row in session.execute(query.limit(max_results + 1))]
+    more = len(rows) > max_results
+    rows = rows[:max_results]
+    return Page(rows, encode_token(rows[-1].collection_id) if more else None)
+
+
+def collection_model(services: Services, collection_id: str) -> str:
+    """The face model version a collection is bound to."""
+    with services.db.read() as session:
+        return require_collection(session, collection_id).face_model_version
 
 
 def delete_collection(services: Services, request: Request, collection_id: str) -> int:

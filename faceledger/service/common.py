@@ -21,8 +21,7 @@ from faceledger.service.context import Services
 from faceledger.service.refusals import Refusal
 from faceledger.service.results import FaceRecord, Page
 from faceledger.store.schema import CollectionRow, FaceRow
-from faceledger.vision import Box, Face
-from faceledger.vision.similarity import similarity_to_distance
+from faceledger.vision import Box, Face, FaceEngine
 
 MAX_PAGE = 4096
 
@@ -111,8 +110,16 @@ def read_image(services: Services, data: bytes) -> LoadedImage:
     return LoadedImage(decode_image(data, limits), sha256_hex(data))
 
 
-def analyze(services: Services, image: LoadedImage) -> list[Face]:
-    return services.engine.analyze(image.rgb)
+def analyze(services: Services, image: LoadedImage, engine: FaceEngine | None = None) -> list[Face]:
+    return (engine or services.engine).analyze(image.rgb)
+
+
+def collection_engine(services: Services, collection_id: str) -> FaceEngine:
+    """The engine of the face model the collection is bound to: its descriptors are only ever
+    compared with descriptors of the same model."""
+    with services.db.read() as session:
+        version = require_collection(session, collection_id).face_model_version
+    return services.engine_for(version)
 
 
 def require_collection(session: Session, collection_id: str) -> CollectionRow:
@@ -138,15 +145,10 @@ def face_record(row: FaceRow) -> FaceRecord:
     )
 
 
-def max_distance_for(threshold: float) -> float:
-    """The distance at which a pair reaches ``threshold`` similarity (0-100)."""
+def check_threshold(threshold: float) -> float:
     if not 0.0 <= threshold <= 100.0:
         raise InvalidParameterError("a similarity threshold is between 0 and 100")
-    if threshold <= 0.0:
-        return float("inf")
-    if threshold >= 100.0:
-        return 0.0
-    return similarity_to_distance(threshold)
+    return threshold
 
 
 def check_limit(value: int, name: str, upper: int = MAX_PAGE) -> int:

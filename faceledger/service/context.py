@@ -22,8 +22,8 @@ from faceledger.service.refusals import RefusalLog
 from faceledger.store.database import Database
 from faceledger.store.feed import FollowingIndexes
 from faceledger.vision import FaceEngine
+from faceledger.vision.models import face_model
 
-FACE_MODEL_VERSION = "dlib-resnet128-flip/1.0"
 T = TypeVar("T")
 
 
@@ -31,7 +31,8 @@ T = TypeVar("T")
 class Services:
     settings: Settings
     db: Database
-    engine: FaceEngine
+    # One engine per face model, made on first use (see :meth:`engine_for`).
+    engines: dict[str, FaceEngine]
     indexes: FollowingIndexes
     ledger: Ledger
     secrets: SecretBox
@@ -50,6 +51,8 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings, engine: FaceEngine | None = None) -> Services:
+        """``engine``: an engine already built, used for its own face model (tests share one);
+        the engines of other models are made when first needed."""
         data_dir = Path(settings.data_dir)
         # Private from the start: the database holds face descriptors.
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -66,12 +69,7 @@ class Services:
         services = cls(
             settings=settings,
             db=db,
-            engine=engine
-            or FaceEngine(
-                detector=settings.detector,
-                min_face_px=settings.min_face_px,
-                cnn_fallback=settings.cnn_fallback,
-            ),
+            engines={engine.model_version: engine} if engine is not None else {},
             indexes=indexes,
             ledger=ledger,
             secrets=secrets,
@@ -87,6 +85,30 @@ class Services:
         with self.write_lock, self.db.write() as session:
             for event in events:
                 self.ledger.append(session, event)
+
+    @property
+    def default_model(self) -> str:
+        """The face model version new collections get (``FACELEDGER_FACE_MODEL``)."""
+        return face_model(self.settings.face_model).version
+
+    @property
+    def engine(self) -> FaceEngine:
+        """The default face model's engine: compare, detect, evaluation, new collections."""
+        return self.engine_for(self.default_model)
+
+    def engine_for(self, model_version: str) -> FaceEngine:
+        """The engine of a face model (a collection's), made the first time it is needed;
+        detection is configured the same for every model."""
+        with self.parts_lock:
+            engine = self.engines.get(model_version)
+            if engine is None:
+                engine = self.engines[model_version] = FaceEngine.for_model(
+                    model_version,
+                    detector=self.settings.detector,
+                    min_face_px=self.settings.min_face_px,
+                    cnn_fallback=self.settings.cnn_fallback,
+                )
+            return engine
 
     def part(self, name: str, make: Callable[[], T]) -> T:
         """The part called ``name``, made by ``make`` the first time it is asked for."""

@@ -13,6 +13,8 @@ import numpy as np
 from faceledger.errors import InvalidParameterError, NoFaceDetected, NotFoundError
 from faceledger.service.common import Request, analyze, read_image
 from faceledger.service.context import Services
+from faceledger.vision import FaceEngine
+from faceledger.vision.models import face_model as model_named
 
 MAX_PAIRS = 100
 
@@ -33,41 +35,53 @@ class ScoredPair:
 
 
 def compare_pairs(
-    services: Services, request: Request, pairs: list[tuple[Side, Side, str | None]]
-) -> list[ScoredPair]:
-    """Score each pair (largest face of an image, or a 128-number template). Nothing is
-    stored; the call, with the images' hashes and the scores, is on the ledger."""
+    services: Services,
+    request: Request,
+    pairs: list[tuple[Side, Side, str | None]],
+    *,
+    face_model: str | None = None,
+) -> tuple[str, list[ScoredPair]]:
+    """Score each pair (largest face of an image, or a 128-number template of the model) with
+    ``face_model`` (default: the server's default model, what new collections use); returns
+    the model's version and the scores. Nothing is stored; the call, with the images'
+    hashes and the scores, is on the ledger."""
     request.actor.require("evaluation:run")
     if not 1 <= len(pairs) <= MAX_PAIRS:
         raise InvalidParameterError(f"send between 1 and {MAX_PAIRS} pairs")
+    version = model_named(face_model).version if face_model else services.default_model
+    engine = services.engine_for(version)
     hashes: list[str] = []
     scored = []
     for a, b, label in pairs:
         if label not in (None, "same", "different"):
             raise InvalidParameterError("a label is 'same', 'different' or absent")
         try:
-            va, vb = _vector(services, a, hashes), _vector(services, b, hashes)
+            va, vb = _vector(services, engine, a, hashes), _vector(services, engine, b, hashes)
         except NoFaceDetected as error:
             scored.append(ScoredPair(None, None, None, label, error.code))
             continue
-        match = services.engine.compare(va, vb)
+        match = engine.compare(va, vb)
         scored.append(ScoredPair(match.similarity, match.distance, match.false_match_rate, label))
     with services.write_lock, services.db.write() as session:
         services.ledger.append(
             session,
             request.event(
                 "EvaluationCompare",
-                parameters={"pairs": len(pairs), "image_sha256": hashes},
+                parameters={
+                    "pairs": len(pairs),
+                    "image_sha256": hashes,
+                    "face_model_version": version,
+                },
                 results={
                     "similarities": [s.similarity for s in scored],
                     "labels": [s.label for s in scored],
                 },
             ),
         )
-    return scored
+    return version, scored
 
 
-def _vector(services: Services, side: Side, hashes: list[str]) -> np.ndarray:
+def _vector(services: Services, engine: FaceEngine, side: Side, hashes: list[str]) -> np.ndarray:
     if (side.image is None) == (side.template is None):
         raise InvalidParameterError("each side is an image or a template, not both")
     if side.template is not None:
@@ -78,7 +92,7 @@ def _vector(services: Services, side: Side, hashes: list[str]) -> np.ndarray:
     assert side.image is not None
     with services.gate.slot():
         image = read_image(services, side.image)
-        faces = analyze(services, image)
+        faces = analyze(services, image, engine)
     hashes.append(image.sha256)
     if not faces:
         raise NoFaceDetected("no face in an evaluation image")

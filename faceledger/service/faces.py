@@ -18,15 +18,16 @@ from faceledger.service.common import (
     Request,
     analyze,
     check_limit,
+    check_threshold,
+    collection_engine,
     decode_token,
     encode_token,
     face_record,
-    max_distance_for,
     read_image,
     require_collection,
 )
 from faceledger.service.consent import mark_used, require_consent
-from faceledger.service.context import FACE_MODEL_VERSION, Services
+from faceledger.service.context import Services
 from faceledger.service.policy import enforce
 from faceledger.service.results import (
     ComparedFace,
@@ -43,7 +44,7 @@ from faceledger.service.results import (
     UnindexedFace,
 )
 from faceledger.store.schema import FaceRow
-from faceledger.vision import Face, QualityLevel, gate_reasons
+from faceledger.vision import Face, FaceEngine, QualityLevel, gate_reasons
 
 EXTERNAL_IMAGE_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
 DEFAULT_THRESHOLD = 80.0
@@ -75,9 +76,10 @@ def index_faces(
     consent = require_consent(
         services, request, decision, collection_id, external_image_id=external_image_id
     )
+    engine = collection_engine(services, collection_id)
     with services.gate.slot():
         image = read_image(services, image_bytes)
-        faces = analyze(services, image)
+        faces = analyze(services, image, engine)
     keep, unindexed = _filter_faces(faces, level, max_faces)
     rows = [
         _face_row(collection_id, image, face, external_image_id, request, decision.policy)
@@ -112,7 +114,7 @@ def index_faces(
         for row, face in zip(rows, keep, strict=True)
     ]
     return IndexResult(
-        records, unindexed, image.width, image.height, image.sha256, FACE_MODEL_VERSION
+        records, unindexed, image.width, image.height, image.sha256, engine.model_version
     )
 
 
@@ -205,7 +207,8 @@ def search_faces(
         if row is None or row.collection_id != collection_id:
             raise NotFoundError(f"face {face_id} is not in collection {collection_id!r}")
         probe = np.frombuffer(row.embedding, dtype=np.float32)
-    matches = _search(services, collection_id, probe, threshold, max_faces + 1)
+    engine = collection_engine(services, collection_id)
+    matches = _search(services, engine, collection_id, probe, threshold, max_faces + 1)
     matches = [m for m in matches if m.face.face_id != face_id][:max_faces]
     matches, governance = _record_search(
         services,
@@ -221,7 +224,7 @@ def search_faces(
         matches,
         threshold,
         searched_face_id=face_id,
-        face_model_version=FACE_MODEL_VERSION,
+        face_model_version=engine.model_version,
         governance=governance,
     )
 
@@ -241,11 +244,12 @@ def search_faces_by_image(
         services, request, "search_faces_by_image", collection_id, threshold, max_faces
     )
     threshold, max_faces = decision.threshold or 0.0, decision.max_results or max_faces
+    engine = collection_engine(services, collection_id)
     with services.gate.slot():
         image = read_image(services, image_bytes)
-        probe = _largest_face(services, image, "the image")
+        probe = _largest_face(services, image, "the image", engine)
     assert probe.embedding is not None
-    matches = _search(services, collection_id, probe.embedding, threshold, max_faces)
+    matches = _search(services, engine, collection_id, probe.embedding, threshold, max_faces)
     matches, governance = _record_search(
         services,
         request,
@@ -262,7 +266,7 @@ def search_faces_by_image(
         searched_face=DetectedFace.of(probe),
         image_width=image.width,
         image_height=image.height,
-        face_model_version=FACE_MODEL_VERSION,
+        face_model_version=engine.model_version,
         governance=governance,
     )
 
@@ -277,7 +281,7 @@ def compare_faces(
 ) -> CompareResult:
     """The largest face of ``source`` against every face of ``target``."""
     request.actor.require("faces:compare")
-    max_distance_for(threshold)
+    check_threshold(threshold)
     decision = enforce(services, request, "compare_faces", threshold=threshold)
     threshold = decision.threshold if decision.threshold is not None else threshold
     with services.gate.slot():
@@ -399,8 +403,10 @@ def _face_row(
     )
 
 
-def _largest_face(services: Services, image: LoadedImage, where: str) -> Face:
-    faces = analyze(services, image)
+def _largest_face(
+    services: Services, image: LoadedImage, where: str, engine: FaceEngine | None = None
+) -> Face:
+    faces = analyze(services, image, engine)
     if not faces:
         raise NoFaceDetected(f"no face was found in {where}")
     return faces[0]
@@ -417,7 +423,7 @@ def _search_allowed(
     """Role, parameters, collection and use policy, checked before any image is read."""
     request.actor.require("faces:search")
     check_limit(max_faces, "max faces")
-    max_distance_for(threshold)
+    check_threshold(threshold)
     with services.db.read() as session:
         require_collection(session, collection_id)
     return enforce(
@@ -431,10 +437,16 @@ def _search_allowed(
 
 
 def _search(
-    services: Services, collection_id: str, probe: np.ndarray, threshold: float, limit: int
+    services: Services,
+    engine: FaceEngine,
+    collection_id: str,
+    probe: np.ndarray,
+    threshold: float,
+    limit: int,
 ) -> list[FaceMatch]:
+    """``engine``: the collection's, whose scale turns distances into similarities."""
     neighbors = services.indexes.current(collection_id).search(
-        probe, limit, max_distance_for(threshold)
+        probe, limit, engine.max_distance(threshold)
     )
     if not neighbors:
         return []
@@ -451,7 +463,7 @@ def _search(
         if row is None:  # deleted since the index answered
             continue
         # The index measured the distance already; no need to reload the descriptor.
-        match = services.engine.match_for_distance(n.distance)
+        match = engine.match_for_distance(n.distance)
         if match.similarity >= threshold:
             matches.append(
                 FaceMatch(

@@ -27,6 +27,12 @@ class CollectionInfo:
 
 
 @dataclass(frozen=True)
+class CollectionSummary:
+    collection_id: str
+    face_model_version: str
+
+
+@dataclass(frozen=True)
 class FaceRecord:
     """A stored face. ``box`` in pixels of the indexed image, whose size is given."""
 

@@ -15,14 +15,15 @@ from faceledger.service import review
 from faceledger.service.common import (
     Request,
     check_limit,
+    check_threshold,
+    collection_engine,
     decode_token,
     encode_token,
-    max_distance_for,
     read_image,
     require_collection,
 )
 from faceledger.service.consent import mark_used, require_consent
-from faceledger.service.context import FACE_MODEL_VERSION, Services
+from faceledger.service.context import Services
 from faceledger.service.faces import DEFAULT_THRESHOLD, _largest_face
 from faceledger.service.policy import enforce
 from faceledger.service.results import (
@@ -129,12 +130,13 @@ def associate_faces(
     request.actor.require("users:write")
     if not face_ids or len(face_ids) > MAX_FACES_PER_USER:
         raise InvalidParameterError(f"give between 1 and {MAX_FACES_PER_USER} face ids")
-    max_distance_for(user_match_threshold)
+    check_threshold(user_match_threshold)
     # Enrolment, not identification: the policy's similarity floor is for searches.
     decision = enforce(services, request, "associate_faces", collection_id=collection_id)
     require_consent(services, request, decision, collection_id, user_id=user_id)
     associated: list[str] = []
     failed: list[FailedAssociation] = []
+    engine = collection_engine(services, collection_id)
     with services.write_lock, services.db.write() as session:
         require_collection(session, collection_id)
         user = _require_user(session, collection_id, user_id)
@@ -157,7 +159,7 @@ def associate_faces(
                 continue
             vector = np.frombuffer(row.embedding, dtype=np.float32)
             if known:
-                best = max(services.engine.compare(vector, k).similarity for k in known)
+                best = max(engine.compare(vector, k).similarity for k in known)
                 if best < user_match_threshold:
                     failed.append(FailedAssociation(face_id, ("LOW_MATCH_CONFIDENCE",), best))
                     continue
@@ -253,7 +255,7 @@ def search_users(
     if sum(x is not None for x in (face_id, user_id, image_bytes)) != 1:
         raise InvalidParameterError("search by exactly one of: face id, user id, image")
     check_limit(max_users, "max users", 500)
-    max_distance_for(user_match_threshold)
+    check_threshold(user_match_threshold)
     operation = "SearchUsersByImage" if image_bytes is not None else "SearchUsers"
     requested = user_match_threshold
     decision = enforce(
@@ -266,7 +268,8 @@ def search_users(
     )
     user_match_threshold = decision.threshold or 0.0
     max_users = decision.max_results or max_users
-    max_distance = max_distance_for(user_match_threshold)
+    engine = collection_engine(services, collection_id)
+    max_distance = engine.max_distance(user_match_threshold)
     searched_face = None
     image_sha = None
     image_size = None
@@ -291,7 +294,7 @@ def search_users(
     if image_bytes is not None:
         with services.gate.slot():
             image = read_image(services, image_bytes)
-            face = _largest_face(services, image, "the image")
+            face = _largest_face(services, image, "the image", engine)
         image_sha = image.sha256
         image_size = (image.width, image.height)
         searched_face = DetectedFace.of(face)
@@ -319,7 +322,7 @@ def search_users(
     ranked = sorted(best.items(), key=lambda item: item[1])[:max_users]
     matches = []
     for owner, (distance, _) in ranked:
-        match = services.engine.match_for_distance(distance)
+        match = engine.match_for_distance(distance)
         matches.append(
             UserMatch(owner, match.similarity, match.false_match_rate, match.fmr_upper_bound)
         )
@@ -361,7 +364,7 @@ def search_users(
         searched_user_id=user_id,
         searched_face=searched_face,
         image_size=image_size,
-        face_model_version=FACE_MODEL_VERSION,
+        face_model_version=engine.model_version,
         governance=Governance(
             decision.policy,
             requested,

@@ -43,7 +43,13 @@ from faceledger.imaging.decode import format_bytes
 from faceledger.imaging.video import Frame, VideoLimits, frames, probe
 from faceledger.service.auth import Actor, Role
 from faceledger.service.buckets import UPLOADS, uploads_folder
-from faceledger.service.common import Request, decode_token, encode_token, require_collection
+from faceledger.service.common import (
+    Request,
+    collection_engine,
+    decode_token,
+    encode_token,
+    require_collection,
+)
 from faceledger.service.context import Services
 from faceledger.service.faces import DEFAULT_THRESHOLD, _record_search, _search
 from faceledger.service.policy import enforce
@@ -303,12 +309,14 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
         )
     try:
         sha = _file_sha256(path)
-        tracker, detections, done = Tracker(), [], 0
+        # A search describes faces with the collection's model; detection with the default.
+        engine = collection_engine(services, collection_id) if collection_id else services.engine
+        tracker, detections, done = Tracker.on_scale_of(engine), [], 0
         cnn_every = fallback_every(parameters["sample_fps"], job_metadata)
         decoded = frames(
-            path, parameters["sample_fps"], _limits(services), shrink=services.engine.yunet_scale
+            path, parameters["sample_fps"], _limits(services), shrink=engine.yunet_scale
         )
-        for frame, faces, people in follow_faces(services.engine, decoded, cnn_every, tracker):
+        for frame, faces, people in follow_faces(engine, decoded, cnn_every, tracker):
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
             if stopping is not None and stopping.is_set():
@@ -333,9 +341,15 @@ def _results(
     per_person: dict[int, list[FaceMatch]] = {}
     if kind == "search":
         assert collection_id is not None
+        engine = collection_engine(services, collection_id)
         for track in tracker.tracks:
             per_person[track.index] = search_person(
-                services, collection_id, track, parameters["threshold"], MAX_MATCHES_PER_PERSON
+                services,
+                engine,
+                collection_id,
+                track,
+                parameters["threshold"],
+                MAX_MATCHES_PER_PERSON,
             )
     rows = []
     for timestamp, person, face in detections:
@@ -347,13 +361,20 @@ def _results(
 
 
 def search_person(
-    services: Services, collection_id: str, track: Track, threshold: float, limit: int
+    services: Services,
+    engine: FaceEngine,
+    collection_id: str,
+    track: Track,
+    threshold: float,
+    limit: int,
 ) -> list[FaceMatch]:
-    """A tracked person's candidates: the collection searched with each of their best faces."""
+    """A tracked person's candidates: the collection searched with each of their best faces
+    (described by ``engine``, the collection's model)."""
     found = []
     for sighting in track.best:
         assert sighting.face.embedding is not None
-        found.append(_search(services, collection_id, sighting.face.embedding, threshold, limit))
+        embedding = sighting.face.embedding
+        found.append(_search(services, engine, collection_id, embedding, threshold, limit))
     return best_matches(found)[:limit]
 
 

@@ -24,11 +24,12 @@ import numpy as np
 from faceledger.delivery import Delivery
 from faceledger.errors import InvalidParameterError, NotFoundError
 from faceledger.service.auth import Role
-from faceledger.service.common import Request, require_collection
+from faceledger.service.common import Request, collection_engine, require_collection
 from faceledger.service.context import Services
 from faceledger.service.faces import _record_search
 from faceledger.service.policy import enforce
 from faceledger.service.video import match_json, search_person
+from faceledger.vision import FaceEngine
 from faceledger.vision.tracking import Tracker
 
 log = logging.getLogger("faceledger.watch")
@@ -285,12 +286,13 @@ def _run(services: Services, watch: Watch) -> None:
 
 
 def _follow(services: Services, watch: Watch) -> None:
-    tracker = Tracker()
+    engine = collection_engine(services, watch.collection_id)
+    tracker = Tracker.on_scale_of(engine)
     searched: dict[int, int] = {}  # person -> stream ms of the last search
     for number, (ms, rgb) in enumerate(_frames(watch)):
         if watch.state != "running":
             _set_state(watch, "running")
-        faces = services.engine.analyze(rgb, cnn_fallback=number % 5 == 0)
+        faces = engine.analyze(rgb, cnn_fallback=number % 5 == 0)
         tracker.update(ms, faces)
         watch.frames += 1
         watch.last_frame_at = time.time()
@@ -298,11 +300,13 @@ def _follow(services: Services, watch: Watch) -> None:
             if track.last_ms != ms or ms - searched.get(track.index, -RESEARCH_MS) < RESEARCH_MS:
                 continue
             searched[track.index] = ms
-            _search_person(services, watch, track, ms)
+            _search_person(services, engine, watch, track, ms)
 
 
-def _search_person(services: Services, watch: Watch, track: Any, ms: int) -> None:
-    matches = search_person(services, watch.collection_id, track, watch.threshold, 5)
+def _search_person(
+    services: Services, engine: FaceEngine, watch: Watch, track: Any, ms: int
+) -> None:
+    matches = search_person(services, engine, watch.collection_id, track, watch.threshold, 5)
     if not matches:
         return
     decision = enforce(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dlib
 import numpy as np
@@ -33,9 +33,9 @@ from faceledger.vision.dnn.runtime import (
     default_threads,
 )
 from faceledger.vision.dnn.yunet import YunetFace
-from faceledger.vision.models import get_spec, model_path
+from faceledger.vision.models import FACE_MODELS, face_model, get_spec, model_path
 from faceledger.vision.quality import measure_quality, score_to_confidence
-from faceledger.vision.similarity import Calibration, distance_to_similarity
+from faceledger.vision.similarity import Calibration
 from faceledger.vision.types import Box, Face, Match, Point, Quality
 
 ImageInput = np.ndarray | str | Path | bytes
@@ -167,7 +167,9 @@ class FaceEngine:
         self.flip_fusion = flip_fusion
         self.jitter = jitter
         self.limits = limits or ImageLimits()
-        self.calibration = calibration if calibration is not None else Calibration.load()
+        self.calibration = (
+            calibration if calibration is not None else Calibration.load(recognizer=recognizer)
+        )
         self.backend = backend
         self.threads = threads or default_threads()
         # dlib's HOG detector keeps per-image state in the object, so concurrent calls each take
@@ -195,6 +197,13 @@ class FaceEngine:
         needs_yunet = detector == "yunet" or recognizer == "sface"
         self._yunet = OnnxYunetDetector(cache, 1) if needs_yunet else None
         self._sface = OnnxSface(cache, self.threads) if recognizer == "sface" else None
+
+    @classmethod
+    def for_model(cls, name: str, **options: Any) -> FaceEngine:
+        """The engine of a face model (``sface``, ``dlib`` or a version in ``FACE_MODELS``);
+        ``options`` configure detection and threads."""
+        model = face_model(name)
+        return cls(recognizer=model.recognizer, flip_fusion=model.flip_fusion, **options)
 
     @property
     def fingerprint(self) -> str:
@@ -362,16 +371,26 @@ class FaceEngine:
 
     def match_for_distance(self, distance: float) -> Match:
         """The Match for a descriptor distance already measured (e.g. by a vector index)."""
-        if self.recognizer != "dlib":
-            # A similarity must mean the same false match rate under every model; SFace's
-            # calibration is not built yet, so its descriptors are compared by distance only.
-            raise InvalidParameterError(
-                f"no similarity calibration for the {self.recognizer} descriptor yet: "
-                "compare its descriptors by distance (evaluation only)"
-            )
-        similarity = float(distance_to_similarity(distance))
+        similarity = float(self.calibration.scale.similarity(distance))
         fmr, bound = self.calibration.false_match_rate(similarity)
         return Match(round(similarity, 4), round(distance, 6), fmr, bound)
+
+    def max_distance(self, similarity: float) -> float:
+        """The descriptor distance at which a pair reaches ``similarity`` (0-100) on this
+        engine's scale: what a vector index is asked for."""
+        if similarity <= 0.0:
+            return float("inf")
+        if similarity >= 100.0:
+            return 0.0
+        return self.calibration.scale.distance(similarity)
+
+    @property
+    def model_version(self) -> str:
+        """The face model this engine's descriptors belong to (see ``FACE_MODELS``)."""
+        for model in FACE_MODELS.values():
+            if (model.recognizer, model.flip_fusion) == (self.recognizer, self.flip_fusion):
+                return model.version
+        return f"{self.recognizer}-flip/custom" if self.flip_fusion else f"{self.recognizer}/custom"
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -20,10 +20,14 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from faceledger.vision.types import Box, Face
+
+if TYPE_CHECKING:
+    from faceledger.vision.engine import FaceEngine
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,10 @@ def face_quality(face: Face) -> float:
     return size * min(q.sharpness, 100.0) / 100.0 * max(face.confidence, 0.05) * frontal
 
 
+SAME_PERSON_SIMILARITY = 50.0
+REJOIN_SIMILARITY = 97.7
+
+
 @dataclass
 class Tracker:
     max_gap_ms: int = 1500
@@ -93,6 +101,16 @@ class Tracker:
     keep: int = 3
     describe_every_ms: int = 150  # under 5 sampled frames a second: each of those is described
     tracks: list[Track] = field(default_factory=list)
+
+    @classmethod
+    def on_scale_of(cls, engine: FaceEngine, **options: Any) -> Tracker:
+        """A tracker whose descriptor thresholds are the engine's distances for the similarities
+        dlib's 0.6 and 0.45 have (50 and 97.7): the same false match rates under any model."""
+        return cls(
+            same_person=engine.max_distance(SAME_PERSON_SIMILARITY),
+            rejoin=engine.max_distance(REJOIN_SIMILARITY),
+            **options,
+        )
 
     def needs_descriptor(self, timestamp_ms: int, faces: Sequence[Face]) -> list[bool]:
         """For each of a frame's faces, whether it must be described before :meth:`update`: all

@@ -81,7 +81,7 @@ class Api:
 
 @pytest.fixture(scope="session")
 def shared_engine() -> FaceEngine:
-    return FaceEngine(cnn_fallback=True)
+    return FaceEngine.for_model(Settings().face_model, cnn_fallback=True)
 
 
 def open_api(data_dir: Path, engine: FaceEngine, **settings: object):

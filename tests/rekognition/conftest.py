@@ -35,7 +35,8 @@ class Server:
         self.port = free_port()
         settings.setdefault("refusal_burst", 100_000)  # the throttle has its own tests
         self.settings = Settings(data_dir=data_dir, port=self.port, **settings)
-        self.services = Services.open(self.settings, engine=FaceEngine(cnn_fallback=True))
+        engine = FaceEngine.for_model(self.settings.face_model, cnn_fallback=True)
+        self.services = Services.open(self.settings, engine=engine)
         policy.put_policy(self.services, LOCAL, TEST_POLICY)
         config = uvicorn.Config(
             create_app(self.settings, self.services),

@@ -39,18 +39,26 @@ def test_collections(rek, admin_rek, gallery) -> None:
     described = check("DescribeCollection", rek.describe_collection(CollectionId="gallery"))
     assert described["FaceCount"] == 12 and described["UserCount"] == 0
     assert described["CollectionARN"].endswith("collection/gallery")
+    # Rekognition's CreateCollection names no model: the server's default (SFace) is used.
+    assert described["FaceModelVersion"] == "sface-2021dec/1.0"
     for i in range(3):
-        admin_rek.create_collection(CollectionId=f"extra-{i}")
-    ids, token = [], None
+        created = admin_rek.create_collection(CollectionId=f"extra-{i}")
+        assert created["FaceModelVersion"] == "sface-2021dec/1.0"
+    models = {}
+    token = None
     while True:
         kwargs = {"MaxResults": 2} | ({"NextToken": token} if token else {})
         page = check("ListCollections", rek.list_collections(**kwargs))
         assert len(page["CollectionIds"]) <= 2
-        ids += page["CollectionIds"]
+        assert len(page["FaceModelVersions"]) == len(page["CollectionIds"])
+        models |= dict(zip(page["CollectionIds"], page["FaceModelVersions"], strict=True))
         token = page.get("NextToken")
         if not token:
             break
-    assert {"gallery", "extra-0", "extra-1", "extra-2"} <= set(ids)
+    assert {"gallery", "extra-0", "extra-1", "extra-2"} <= set(models)
+    assert models["gallery"] == "sface-2021dec/1.0"
+    listed = check("ListFaces", rek.list_faces(CollectionId="gallery", MaxResults=1))
+    assert listed["FaceModelVersion"] == "sface-2021dec/1.0"
     check("DeleteCollection", admin_rek.delete_collection(CollectionId="extra-0"))
     with pytest.raises(rek.exceptions.ResourceNotFoundException):
         rek.describe_collection(CollectionId="extra-0")

@@ -17,6 +17,7 @@ from faceledger.service import collections
 from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request
 from faceledger.service.context import Services
+from faceledger.vision.models import face_model
 
 runner = CliRunner()
 EVENTS = 230
@@ -24,6 +25,8 @@ EVENTS = 230
 
 class NoEngine:
     """Collections need no face engine; this keeps the ledger tests fast."""
+
+    model_version = face_model("sface").version
 
 
 @pytest.fixture(scope="module")

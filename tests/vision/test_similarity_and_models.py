@@ -85,3 +85,61 @@ def test_broken_model_files_name_the_file(tmp_path) -> None:
         _verify(str(tmp_path / "absent.dat"), spec.sha256, spec.size_bytes)
     with pytest.raises(ModelFileError, match="no model named"):
         get_spec("nope")
+
+
+def test_score_scales_are_monotone_invertible_and_refuse_bad_knots() -> None:
+    from faceledger.vision.similarity import DLIB_SCALE, ScoreScale
+
+    sface = Calibration.load(recognizer="sface").scale
+    distances = np.linspace(0.0, 2.0, 401)
+    for scale in (DLIB_SCALE, sface):
+        similarities = scale.similarity(distances)
+        assert np.all(np.diff(similarities) <= 0) and np.all(np.diff(similarities[50:300]) < 0)
+        for s in (0.5, 50, 80, 99, 99.9, 99.99):
+            assert scale.similarity(scale.distance(s)) == pytest.approx(s, abs=1e-6)
+        # Beyond the last knot the scale runs on; it never turns back.
+        assert scale.similarity(0.0) > scale.similarity(0.05) > 99.9
+    assert DLIB_SCALE.similarity(0.6) == pytest.approx(50)
+    with pytest.raises(ValueError):
+        ScoreScale((0.5, 0.4), (1.0, 0.0))  # distances must rise
+    with pytest.raises(ValueError):
+        ScoreScale((0.4, 0.5), (0.0, 1.0))  # similarity must fall as distance grows
+    with pytest.raises(ValueError):
+        sface.distance(100.0)
+
+
+def test_a_similarity_means_the_same_false_match_rate_under_both_models() -> None:
+    """SFace's scale was pinned to dlib's table: at every threshold a policy can set, its own
+    measured rate (87 M LFW impostor pairs) is within a few per cent of dlib's."""
+    dlib, sface = Calibration.load(), Calibration.load(recognizer="sface")
+    assert sface.n_impostor == dlib.n_impostor > 80_000_000
+    for similarity in (50, 80, 90, 95, 98, 99, 99.5):
+        ours, _ = sface.false_match_rate(similarity)
+        theirs, _ = dlib.false_match_rate(similarity)
+        assert ours == pytest.approx(theirs, rel=0.05), similarity
+    # ... and the second model misses far fewer true matches at the investigative floor.
+    assert sface.false_non_match_rate(99) < dlib.false_non_match_rate(99) / 10
+
+
+def test_matched_scale_pins_each_rate_to_the_reference_similarity() -> None:
+    from faceledger.vision.similarity import matched_scale
+
+    reference = Calibration.load()
+    # A model whose impostor distances are uniform on [1, 2]: FMR f is reached at 1 + f.
+    scale = matched_scale(reference, lambda fmr: 1.0 + fmr)
+    for fmr in (0.1, 1e-2, 1e-3, 1e-4):
+        expected = reference.similarity_at_fmr(fmr)
+        assert scale.similarity(1.0 + fmr) == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="too few"):
+        matched_scale(reference, lambda fmr: None)
+
+
+def test_face_models_are_named_by_recognizer_or_version() -> None:
+    from faceledger.errors import InvalidParameterError
+    from faceledger.vision.models import FACE_MODELS, face_model
+
+    assert face_model("sface") is face_model("sface-2021dec/1.0")
+    assert face_model("dlib").version == "dlib-resnet128-flip/1.0"  # existing collections'
+    assert {m.recognizer for m in FACE_MODELS.values()} == {"dlib", "sface"}
+    with pytest.raises(InvalidParameterError, match="unknown face model"):
+        face_model("arcface")

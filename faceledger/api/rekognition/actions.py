@@ -12,7 +12,7 @@ from faceledger.errors import InvalidImageError, InvalidParameterError
 from faceledger.service import collections, faces, users
 from faceledger.service.buckets import InvalidS3Object, resolve_object
 from faceledger.service.common import Request
-from faceledger.service.context import FACE_MODEL_VERSION, Services
+from faceledger.service.context import Services
 from faceledger.service.results import Governance
 
 from .shapes import face_detail, stored_face
@@ -60,11 +60,11 @@ def collection_arn(collection_id: str) -> str:
 
 
 def create_collection(c: Call) -> dict[str, Any]:
-    collections.create_collection(c.services, c.request, c.need("CollectionId"))
+    info = collections.create_collection(c.services, c.request, c.need("CollectionId"))
     return {
         "StatusCode": 200,
         "CollectionArn": collection_arn(c.need("CollectionId")),
-        "FaceModelVersion": FACE_MODEL_VERSION,
+        "FaceModelVersion": info.face_model_version,
     }
 
 
@@ -81,8 +81,8 @@ def list_collections(c: Call) -> dict[str, Any]:
         next_token=c.get("NextToken"),
     )
     out: dict[str, Any] = {
-        "CollectionIds": page.items,
-        "FaceModelVersions": [FACE_MODEL_VERSION] * len(page.items),
+        "CollectionIds": [item.collection_id for item in page.items],
+        "FaceModelVersions": [item.face_model_version for item in page.items],
     }
     if page.next_token:
         out["NextToken"] = page.next_token
@@ -137,9 +137,10 @@ def list_faces(c: Call) -> dict[str, Any]:
         user_id=c.get("UserId"),
         face_ids=c.get("FaceIds"),
     )
+    version = collections.collection_model(c.services, c.need("CollectionId"))
     out: dict[str, Any] = {
-        "Faces": [stored_face(f, FACE_MODEL_VERSION) for f in page.items],
-        "FaceModelVersion": FACE_MODEL_VERSION,
+        "Faces": [stored_face(f, version) for f in page.items],
+        "FaceModelVersion": version,
     }
     if page.next_token:
         out["NextToken"] = page.next_token
@@ -187,7 +188,7 @@ def search_faces(c: Call) -> dict[str, Any]:
     )
     return {
         "SearchedFaceId": c.need("FaceId"),
-        "FaceMatches": _matches(result.matches),
+        "FaceMatches": _matches(result.matches, result.face_model_version),
         "FaceModelVersion": result.face_model_version,
         **governance(result.governance),
     }
@@ -208,7 +209,7 @@ def search_faces_by_image(c: Call) -> dict[str, Any]:
     return {
         "SearchedFaceBoundingBox": detail["BoundingBox"],
         "SearchedFaceConfidence": searched.confidence,
-        "FaceMatches": _matches(result.matches),
+        "FaceMatches": _matches(result.matches, result.face_model_version),
         "FaceModelVersion": result.face_model_version,
         **governance(result.governance),
     }
@@ -346,9 +347,9 @@ def search_users_by_image(c: Call) -> dict[str, Any]:
     return out
 
 
-def _matches(matches: list[Any]) -> list[dict[str, Any]]:
+def _matches(matches: list[Any], face_model_version: str) -> list[dict[str, Any]]:
     return [
-        {"Similarity": m.similarity, "Face": stored_face(m.face, FACE_MODEL_VERSION)}
+        {"Similarity": m.similarity, "Face": stored_face(m.face, face_model_version)}
         for m in matches
     ]
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
@@ -14,7 +16,10 @@ router = APIRouter(prefix="/collections", tags=["collections"])
 @router.post("", status_code=201, response_model=CollectionOut)
 async def create_collection(body: CollectionIn, services: ServicesDep, actor: ActorDep):
     return await run_in_threadpool(
-        collections.create_collection, services, body.request(actor), body.collection_id
+        partial(collections.create_collection, face_model=body.face_model),
+        services,
+        body.request(actor),
+        body.collection_id,
     )
 
 
@@ -32,7 +37,11 @@ async def list_collections(
         max_results=max_results,
         next_token=next_token,
     )
-    return CollectionListOut(collection_ids=page.items, next_token=page.next_token)
+    return CollectionListOut(
+        collection_ids=[c.collection_id for c in page.items],
+        face_model_versions=[c.face_model_version for c in page.items],
+        next_token=page.next_token,
+    )
 
 
 @router.get("/{collection_id}", response_model=CollectionOut)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -20,7 +21,9 @@ router = APIRouter(prefix="/evaluation", tags=["evaluation"])
 class SideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     image: str | None = Field(None, description="An image, base64; its largest face is used.")
-    template: list[float] | None = Field(None, description="A 128-number descriptor.")
+    template: list[float] | None = Field(
+        None, description="A 128-number descriptor of the model the pairs are scored with."
+    )
 
 
 class PairIn(BaseModel):
@@ -34,6 +37,9 @@ class CompareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pairs: list[PairIn] = Field(min_length=1, max_length=evaluation.MAX_PAIRS)
     purpose: str | None = None
+    face_model: Literal["sface", "dlib"] | None = Field(
+        None, description="The model to score with (default: the server's default model)."
+    )
 
 
 def _side(side: SideIn) -> evaluation.Side:
@@ -52,8 +58,10 @@ async def compare(body: CompareIn, services: ServicesDep, actor: ActorDep) -> di
     """Score labelled pairs for independent testing; nothing is stored (role auditor)."""
     pairs = [(_side(p.a), _side(p.b), p.label) for p in body.pairs]
     request = Request(actor, body.purpose)
-    scored = await run_in_threadpool(evaluation.compare_pairs, services, request, pairs)
-    return {"pairs": [s.__dict__ for s in scored]}
+    version, scored = await run_in_threadpool(
+        partial(evaluation.compare_pairs, face_model=body.face_model), services, request, pairs
+    )
+    return {"face_model_version": version, "pairs": [s.__dict__ for s in scored]}
 
 
 @router.get("/reports/latest", response_model=None)
