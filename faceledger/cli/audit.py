@@ -20,10 +20,10 @@ from faceledger.cli.local import DataDirOpt, settings_for
 app = typer.Typer(help="Measure who the system fails.", no_args_is_help=True)
 
 
-def fairness_calibration_path() -> Path:
-    return Path(
-        str(resources.files("faceledger.vision").joinpath("data/fairness_calibration.json"))
-    )
+def fairness_calibration_path(recognizer: str = "dlib") -> Path:
+    """The worst-group thresholds shipped for a model (dlib's file keeps its old name)."""
+    name = "fairness_calibration" + ("" if recognizer == "dlib" else f"-{recognizer}")
+    return Path(str(resources.files("faceledger.vision").joinpath(f"data/{name}.json")))
 
 
 @app.command("run")
@@ -49,6 +49,10 @@ def run(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Face model to audit: sface or dlib (default: FACELEDGER_FACE_MODEL)."),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Verification, differentials per group, identification, failure to acquire, and
@@ -66,6 +70,7 @@ def run(
         subset=quick,
         utkface_limit=200 if quick else None,
         gallery_sizes=[None] if quick else [100, 300, None],
+        face_model=model or settings.face_model,
     )
     with reported_errors(), _progress() as progress:
         report = run_audit(options, progress)
@@ -76,6 +81,7 @@ def run(
         "source": "faceledger audit run",
         "created": report["created"],
         "subset": quick,
+        "face_model_version": report["face_model_version"],
         **report["worst_group_calibration"],
     }
     (out / "fairness_calibration.json").write_text(json.dumps(calibration, indent=1))
@@ -84,7 +90,8 @@ def run(
     for name in ("audit.json", "audit.html"):
         shutil.copyfile(out / name, published / f"latest-{name}")
     if install_calibration:
-        fairness_calibration_path().write_text(json.dumps(calibration, indent=1) + "\n")
+        recognizer = report["pipeline"]["recognizer"]
+        fairness_calibration_path(recognizer).write_text(json.dumps(calibration, indent=1) + "\n")
     if as_json:
         print_json(report)
         return

@@ -27,6 +27,7 @@ from faceledger.evaluation.fairness import (
 )
 from faceledger.evaluation.identification import identification
 from faceledger.evaluation.verification import evaluate_lfw
+from faceledger.vision.models import face_model
 from faceledger.vision.similarity import GRID_STEP, Calibration
 
 POLICY_FLOORS = (80.0, 95.0, 99.0)
@@ -44,6 +45,7 @@ class AuditOptions:
     subset: bool = False  # fairness and identification on the protocol's images only
     utkface_limit: int | None = None
     gallery_sizes: list[int | None] = field(default_factory=lambda: [100, 300, None])
+    face_model: str = "sface"  # the model audited: "sface", "dlib" or a version
 
 
 Progress = Callable[[str, int | None], Callable[[int], None]]
@@ -55,7 +57,10 @@ def _quiet(_: str, __: int | None) -> Callable[[int], None]:
 
 def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, Any]:
     root = lfw.resolve_lfw_dir(options.data)
-    pipeline = Pipeline()
+    pipeline = Pipeline.for_model(options.face_model)
+    # The model's own table and scale: thresholds are similarities as its collections see them.
+    shipped = Calibration.load(recognizer=pipeline.recognizer)
+    similarity = shipped.scale.similarity
     # 1. Verification, LFW's own protocol.
     verification = evaluate_lfw(
         root,
@@ -84,7 +89,6 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
     people = np.array([lfw.identity_of(i) for i in images])
     gender = _gender_labels(root, images)
     race = _race_labels(root, people)
-    shipped = Calibration.load()
     thresholds = list(POLICY_FLOORS) + [
         t for t in (shipped.threshold_for_fmr(f) for f in TARGET_FMRS) if t is not None
     ]
@@ -98,6 +102,7 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
                 people[labels == name],
                 thresholds,
                 bootstrap=options.bootstrap,
+                similarity=similarity,
             )
             for name in names
             if (labels == name).sum() >= 2
@@ -105,16 +110,20 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
 
     by_gender = groups_of(gender, ["F", "M"])
     by_race = groups_of(race, list(RACE_GROUPS))
-    overall = group_stats("all", vectors, people, thresholds, bootstrap=options.bootstrap)
+    overall = group_stats(
+        "all", vectors, people, thresholds, bootstrap=options.bootstrap, similarity=similarity
+    )
 
     # 4. Identification, several gallery sizes.
     ident = []
     race_or_none = np.where(np.isin(race, RACE_GROUPS), race, "unlabelled")
     for size in options.gallery_sizes:
-        result = identification(vectors, people, gender, thresholds, size)
+        result = identification(vectors, people, gender, thresholds, size, similarity=similarity)
         if any(done["gallery_size"] == result.gallery_size for done in ident):
             continue  # fewer people than asked for: this size was already measured
-        by_race_result = identification(vectors, people, race_or_none, thresholds, size)
+        by_race_result = identification(
+            vectors, people, race_or_none, thresholds, size, similarity=similarity
+        )
         ident.append(
             {
                 "gallery_size": result.gallery_size,
@@ -159,6 +168,7 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
             "subset": options.subset,
         },
         "pipeline": asdict(pipeline),
+        "face_model_version": face_model(options.face_model).version,
         "thresholds": thresholds,
         "verification": verification.to_json(),
         "overall": _group_json(overall),

@@ -8,6 +8,7 @@ FNIR(T): share of mated searches whose mate is not returned at similarity >= T.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,10 +45,15 @@ def split(identities: np.ndarray, gallery_size: int | None = None) -> Split:
     )
 
 
-def _similarities(vectors: np.ndarray, probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+def _similarities(
+    vectors: np.ndarray,
+    probes: np.ndarray,
+    gallery: np.ndarray,
+    similarity: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
     p, g = vectors[probes].astype(np.float64), vectors[gallery].astype(np.float64)
     d2 = (p**2).sum(1)[:, None] + (g**2).sum(1)[None, :] - 2.0 * p @ g.T
-    return np.asarray(distance_to_similarity(np.sqrt(np.maximum(d2, 0.0))))
+    return np.asarray(similarity(np.sqrt(np.maximum(d2, 0.0))))
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,14 @@ def identification(
     thresholds: list[float],
     gallery_size: int | None = None,
     min_searches: int = 30,
+    similarity: Callable[[np.ndarray], np.ndarray] = distance_to_similarity,
 ) -> IdentificationResult:
     """FPIR and FNIR overall and per group of the probe, with Wilson 95 % intervals
-    (each search is one person, so searches are independent)."""
+    (each search is one person, so searches are independent). ``similarity``: the model's
+    distance-to-similarity scale (dlib's by default)."""
     s = split(identities, gallery_size)
-    top_non_mated = _similarities(vectors, s.non_mated, s.gallery).max(axis=1)
-    mate_scores = _similarities(vectors, s.mated, s.gallery)[
+    top_non_mated = _similarities(vectors, s.non_mated, s.gallery, similarity).max(axis=1)
+    mate_scores = _similarities(vectors, s.mated, s.gallery, similarity)[
         np.arange(len(s.mated)), s.mated_gallery_row
     ]
 

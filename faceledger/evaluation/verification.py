@@ -11,8 +11,7 @@ import numpy as np
 from faceledger.evaluation import lfw
 from faceledger.evaluation.embedder import EmbedRun, Pipeline, embed_images
 from faceledger.evaluation.metrics import accuracy_at, k_fold_accuracy, roc_auc, tar_at_far
-from faceledger.vision.models import get_spec
-from faceledger.vision.similarity import distance_to_similarity
+from faceledger.vision.similarity import Calibration
 
 
 @dataclass
@@ -78,7 +77,9 @@ def evaluate_lfw(
     fold_ids = np.array([p.fold for p in pairs])
     result = k_fold_accuracy(scores, same, fold_ids)
     tar, threshold = tar_at_far(scores, same, 1e-3)
-    default = get_spec("resnet128").default_threshold or 0.6
+    # The model's own scale: the "default" threshold is similarity 50 (dlib's distance 0.6).
+    scale = Calibration.load(recognizer=pipeline.recognizer).scale
+    default = scale.distance(50.0)
     return LfwReport(
         pairs=len(pairs),
         folds=len(np.unique(fold_ids)),
@@ -103,7 +104,7 @@ def evaluate_lfw(
         pipeline=asdict(pipeline)
         | {
             "similarity_at_fold_thresholds": [
-                round(float(distance_to_similarity(-t)), 2) for t in result.thresholds
+                round(float(scale.similarity(-t)), 2) for t in result.thresholds
             ]
         },
     )

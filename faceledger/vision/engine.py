@@ -187,7 +187,8 @@ class FaceEngine:
         else:
             cache = model_cache or get_settings().cache_dir
             self._cnn = OnnxMmodDetector(cache, self.threads) if needs_cnn else None
-            self._descriptor = OnnxDescriptor(cache, self.threads)
+            # An SFace engine never runs dlib's descriptor, so does not load it.
+            self._descriptor = OnnxDescriptor(cache, self.threads) if recognizer == "dlib" else None
         # YuNet always runs on ONNX Runtime (dlib has no such network), on one thread per call:
         # it is small (2 ms for a 250 px photo), and images and requests run side by side
         # (analyze_many's detection threads, the server's concurrent requests), so more

@@ -24,7 +24,7 @@ from faceledger.vision.dnn.reader import DlibNetwork, read_network
 from faceledger.vision.models import get_spec, model_path
 
 # Bump when the graph builder's output changes, so cached graphs are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 DESCRIPTOR_BATCH = 64  # chips per run: larger batches gain nothing and cost memory
 
 _NETWORKS: dict[str, tuple[Callable[[], list], Callable[[DlibNetwork], onnx.ModelProto]]] = {

@@ -1,8 +1,9 @@
 """SFace (OpenCV Zoo's 2021dec face recognizer, Apache-2.0), a 128-d descriptor, on ORT.
 
 The shipped file is int8 block-quantized; its weights are dequantized once into a float32 graph
-(see :mod:`faceledger.vision.dnn.quantized`), its PRelu nodes rewritten as Relu + Min*gamma
-(ONNX Runtime spends about half of the network's time in PRelu otherwise), its Dropout dropped
+(see :mod:`faceledger.vision.dnn.quantized`), its PRelu nodes rewritten as max(x, gamma*x)
+where every slope is at most 1, else Relu + Min*gamma (ONNX Runtime spends about half of the
+network's time in PRelu otherwise), its Dropout dropped
 (inference) and its batch left free. The network sees a 112x112 RGB face aligned on five points
 (eyes, nose tip, mouth corners) to the ArcFace template, as OpenCV's FaceRecognizerSF.alignCrop
 makes it, scaled inside the graph as (pixel - 127.5) / 128; tests check aligned crops and
@@ -38,10 +39,19 @@ def build_sface_graph(quantized: onnx.ModelProto) -> onnx.ModelProto:
     kept, initializers = fold_weights(graph)
     nodes: list[onnx.NodeProto] = []
     zero = "sface_zero"
+    slopes = {i.name: numpy_helper.to_array(i) for i in initializers}
     for node in kept:
         if node.op_type == "PRelu":
             x, gamma = node.input
             out = node.output[0]
+            if gamma in slopes and float(slopes[gamma].max()) <= 1.0:
+                # With every slope at most 1, PRelu(x) = max(x, slope * x) exactly: two passes
+                # over the tensor instead of four (about 1 ms of 16 per face on one thread).
+                nodes += [
+                    helper.make_node("Mul", [x, gamma], [f"{out}_scaled"]),
+                    helper.make_node("Max", [x, f"{out}_scaled"], [out]),
+                ]
+                continue
             nodes += [
                 helper.make_node("Relu", [x], [f"{out}_pos"]),
                 helper.make_node("Min", [x, zero], [f"{out}_neg"]),
