@@ -135,8 +135,11 @@ def main() -> None:
     # end to end, faceledger's defaults (YuNet) on one thread, as a single request runs.
     ours = FaceEngine(detector="hog", upsample=1, threads=threads)
     ours_plain = FaceEngine(detector="hog", upsample=1, flip_fusion=False, threads=threads)
-    default_one_thread = FaceEngine(threads=1)
-    plain_one_thread = FaceEngine(flip_fusion=False, threads=1)
+    # The default face model of new collections (SFace), and dlib's descriptor with and
+    # without flip fusion (the model of collections made before it).
+    default_one_thread = FaceEngine.for_model("sface", cnn_fallback=True, threads=1)
+    dlib_one_thread = FaceEngine.for_model("dlib", cnn_fallback=True, threads=1)
+    plain_one_thread = FaceEngine(flip_fusion=False, cnn_fallback=True, threads=1)
     hog_one_thread = FaceEngine(detector="hog", upsample=1, threads=1)
     rows: list[tuple[str, float, float]] = []
 
@@ -221,14 +224,21 @@ def main() -> None:
     rows.append(("end to end, HOG, one thread", fr_e2e, rate(fl_end_to_end(hog_one_thread))))
     rows.append(
         (
-            "end to end, defaults, ONE thread, per request",
+            "end to end, defaults (SFace), ONE thread, per request",
             fr_e2e,
             rate(one_request_at_a_time(default_one_thread)),
         )
     )
     rows.append(
         (
-            "  the same, one descriptor per face",
+            "  the same, dlib's descriptor with flip fusion",
+            fr_e2e,
+            rate(one_request_at_a_time(dlib_one_thread)),
+        )
+    )
+    rows.append(
+        (
+            "  the same, dlib's descriptor, one per face (the peer's work)",
             fr_e2e,
             rate(one_request_at_a_time(plain_one_thread)),
         )

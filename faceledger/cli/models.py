@@ -12,7 +12,7 @@ from rich.table import Table
 
 from faceledger.cli.common import lazy_module, out_console, print_json, reported_errors, to_plain
 from faceledger.config import get_settings
-from faceledger.vision.models import REGISTRY
+from faceledger.vision.models import FACE_MODELS, REGISTRY, face_model
 from faceledger.vision.similarity import Calibration
 
 runtime = lazy_module("faceledger.vision.dnn.runtime")  # ONNX and ONNX Runtime: on first use
@@ -22,12 +22,26 @@ app = typer.Typer(help="The models the engine runs.", no_args_is_help=True)
 
 @app.command("list")
 def list_models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Each model's registry entry, and the similarity calibration in force."""
-    calibration = Calibration.load().to_json()
-    fairness = _fairness_calibration()
-    calibration_summary = {
-        k: calibration[k] for k in ("n_impostor", "n_genuine", "thresholds_for_fmr", "description")
-    }
+    """Each model's registry entry, the face models collections can be bound to, and the
+    default model's similarity calibration and worst-group thresholds."""
+    default = face_model(get_settings().face_model)
+    face_models = []
+    for model in FACE_MODELS.values():
+        table = Calibration.load(recognizer=model.recognizer).to_json()
+        face_models.append(
+            {
+                "version": model.version,
+                "summary": model.summary,
+                "default": model is default,
+                "calibration": {
+                    k: table[k]
+                    for k in ("n_impostor", "n_genuine", "thresholds_for_fmr", "description")
+                },
+                "fairness_calibration": _fairness_calibration(model.recognizer),
+            }
+        )
+    chosen = next(m for m in face_models if m["default"])
+    calibration_summary, fairness = chosen["calibration"], chosen["fairness_calibration"]
     cache = get_settings().cache_dir
     graphs = {
         name: {
@@ -40,6 +54,7 @@ def list_models(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         print_json(
             {
                 "models": [{**to_plain(s), "onnx": graphs.get(s.name)} for s in REGISTRY.values()],
+                "face_models": face_models,
                 "calibration": calibration_summary,
                 "fairness_calibration": fairness,
             }
@@ -55,8 +70,11 @@ def list_models(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
             state = "built" if graph["built"] else "built on first use"
             table.add_row("onnx graph", f"{graph['path']} ({state})")
         out_console.print(table)
+    for model in face_models:
+        marker = " (default for new collections)" if model["default"] else ""
+        out_console.print(f"face model {model['version']}{marker}: {model['summary']}")
     out_console.print(
-        f"calibration: {calibration_summary['n_impostor']:,} impostor pairs; "
+        f"calibration of {default.version}: {calibration_summary['n_impostor']:,} impostor pairs; "
         f"similarity for FMR: {calibration_summary['thresholds_for_fmr']}"
     )
     if fairness:
@@ -96,7 +114,8 @@ def build_models(
         )
 
 
-def _fairness_calibration() -> dict | None:
-    """Thresholds from the worst demographic group, shipped by ``make audit``."""
-    path = resources.files("faceledger.vision").joinpath("data/fairness_calibration.json")
+def _fairness_calibration(recognizer: str) -> dict | None:
+    """A model's thresholds from the worst demographic group, shipped by ``make audit``."""
+    name = "fairness_calibration" + ("" if recognizer == "dlib" else f"-{recognizer}")
+    path = resources.files("faceledger.vision").joinpath(f"data/{name}.json")
     return json.loads(path.read_text()) if path.is_file() else None

@@ -67,3 +67,15 @@ def test_which_faces_need_a_descriptor(engine) -> None:
     elsewhere = Box(box.left + 3 * box.width, box.top, box.width, box.height)
     assert tracker.needs_descriptor(40, [replace(moved[0], box=elsewhere)]) == [True]
     assert tracker.needs_descriptor(40, [moved[0], moved[0]]) == [True, True]
+
+
+def test_tracker_thresholds_follow_the_models_scale(engine) -> None:
+    """dlib's tracker distances (0.6, 0.45) are similarities 50 and 97.7; an SFace tracker asks
+    its descriptors for the same similarities, not for dlib's distances."""
+    dlib = Tracker.on_scale_of(engine)
+    assert dlib.same_person == pytest.approx(0.6) and dlib.rejoin == pytest.approx(0.45, abs=1e-3)
+    sface_engine = FaceEngine.for_model("sface")
+    sface = Tracker.on_scale_of(sface_engine)
+    assert sface_engine.match_for_distance(sface.same_person).similarity == pytest.approx(50)
+    assert sface_engine.match_for_distance(sface.rejoin).similarity == pytest.approx(97.7)
+    assert sface.rejoin < sface.same_person and sface.same_person > 1.0  # unit-length vectors
