@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-recognizers bench-requests bench-video bench-search fuzz load clean
+.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-recognizers bench-fairness bench-requests bench-video bench-search fuzz load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-detection: install
 # dlib's descriptor against SFace: LFW accuracy, and FMR/FNMR per group at each one's 1e-3.
 bench-recognizers: install
 	$(BIN)/python benchmarks/recognizers.py
+
+# Label-free fair score normalisation (FSN) on the default model: per-group FMR/FNMR at the
+# overall 1e-3 and 1e-4 thresholds, offsets out of fold, for several cluster counts.
+bench-fairness: install
+	$(BIN)/python benchmarks/fair_normalisation.py
 
 # Search by image through a real server, before (the commit before YuNet) and now: latency on
 # 250 px and 1080p photos, throughput with 1, 2 and 4 clients.

@@ -19,7 +19,7 @@ import numpy as np
 
 from faceledger.config import get_settings
 from faceledger.evaluation import lfw
-from faceledger.evaluation.audit import RACE_GROUPS, _gender_labels, _race_labels
+from faceledger.evaluation.audit import RACE_GROUPS, gender_labels, race_labels
 from faceledger.evaluation.embedder import Pipeline, embed_images
 from faceledger.evaluation.fairness import group_pairs, group_stats
 from faceledger.evaluation.verification import evaluate_lfw
@@ -46,7 +46,7 @@ def measure(name: str, pipeline: Pipeline, similarity, root: Path, bootstrap: in
     run = embed_images(root / "images", images, pipeline, cache_dir=settings.cache_dir)
     vectors = np.stack([run.results[i].vector for i in images])
     people = np.array([lfw.identity_of(i) for i in images])
-    gender, race = _gender_labels(root, images), _race_labels(root, people)
+    gender, race = gender_labels(root, images), race_labels(root, people)
     similarity = similarity or unit_similarity
     _, calibration = group_pairs(vectors, people, [], similarity=similarity)
     threshold = calibration.threshold_for_fmr(TARGET)

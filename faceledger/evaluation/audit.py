@@ -87,8 +87,8 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
     )
     vectors = np.stack([run.results[i].vector for i in images])
     people = np.array([lfw.identity_of(i) for i in images])
-    gender = _gender_labels(root, images)
-    race = _race_labels(root, people)
+    gender = gender_labels(root, images)
+    race = race_labels(root, people)
     thresholds = list(POLICY_FLOORS) + [
         t for t in (shipped.threshold_for_fmr(f) for f in TARGET_FMRS) if t is not None
     ]
@@ -200,7 +200,7 @@ LIMITS = [
 ]
 
 
-def _gender_labels(root: Path, images: list[str]) -> np.ndarray:
+def gender_labels(root: Path, images: list[str]) -> np.ndarray:
     path = root / "annotations" / "gender" / "lfw_gender_per_image.csv"
     if not path.is_file():
         raise DatasetError(f"no gender annotations at {path}")
@@ -210,7 +210,7 @@ def _gender_labels(root: Path, images: list[str]) -> np.ndarray:
     return np.array([labels.get(i.split("/", 1)[1]) or "unlabelled" for i in images])
 
 
-def _race_labels(root: Path, people: np.ndarray) -> np.ndarray:
+def race_labels(root: Path, people: np.ndarray) -> np.ndarray:
     path = root / "annotations" / "race" / "lfw_race_dict.json"
     if not path.is_file():
         raise DatasetError(f"no race annotations at {path}")

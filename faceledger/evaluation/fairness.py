@@ -64,9 +64,12 @@ def group_pairs(
     thresholds: list[float],
     block: int = 1024,
     similarity: Callable[[np.ndarray], np.ndarray] = distance_to_similarity,
+    offsets: np.ndarray | None = None,
 ) -> tuple[_Pairs, Calibration]:
     """Score every pair of images in a group once, keeping counts per identity pair.
-    ``similarity``: distance to the 0-100 scale the thresholds are in (dlib's by default)."""
+    ``similarity``: distance to the 0-100 scale the thresholds are in (dlib's by default).
+    ``offsets``: per image, added (halved) to each of its pairs' distances (score
+    normalisation, :mod:`faceledger.evaluation.fsn`)."""
     names, ident = np.unique(identities, return_inverse=True)
     k = len(names)
     images_per = np.bincount(ident, minlength=k)
@@ -80,7 +83,10 @@ def group_pairs(
     for start in range(0, n, block):
         stop = min(start + block, n)
         d2 = squared[start:stop, None] + squared[None, :] - 2.0 * vectors[start:stop] @ vectors.T
-        sims = similarity(np.sqrt(np.maximum(d2, 0.0)))
+        distances = np.sqrt(np.maximum(d2, 0.0))
+        if offsets is not None:
+            distances = distances + (offsets[start:stop, None] + offsets[None, :]) / 2.0
+        sims = similarity(distances)
         upper = np.arange(n)[None, :] > np.arange(start, stop)[:, None]
         rows, cols = np.nonzero(upper)
         a, b = ident[start:stop][rows], ident[cols]
@@ -194,8 +200,11 @@ def group_stats(
     thresholds: list[float],
     bootstrap: int = 500,
     similarity: Callable[[np.ndarray], np.ndarray] = distance_to_similarity,
+    offsets: np.ndarray | None = None,
 ) -> GroupStats:
-    pairs, calibration = group_pairs(vectors, identities, thresholds, similarity=similarity)
+    pairs, calibration = group_pairs(
+        vectors, identities, thresholds, similarity=similarity, offsets=offsets
+    )
     fmr, fnmr = rates(pairs, thresholds, bootstrap=bootstrap)
     k = len(pairs.images_per_identity)
     return GroupStats(
