@@ -27,7 +27,7 @@ from faceledger.evaluation.fairness import (
 )
 from faceledger.evaluation.identification import identification
 from faceledger.evaluation.verification import evaluate_lfw
-from faceledger.vision.models import face_model
+from faceledger.vision.models import FACE_MODELS, face_model
 from faceledger.vision.similarity import GRID_STEP, Calibration
 
 POLICY_FLOORS = (80.0, 95.0, 99.0)
@@ -46,6 +46,7 @@ class AuditOptions:
     utkface_limit: int | None = None
     gallery_sizes: list[int | None] = field(default_factory=lambda: [100, 300, None])
     face_model: str = "sface"  # the model audited: "sface", "dlib" or a version
+    compare_models: bool = True  # also measure every face model side by side
 
 
 Progress = Callable[[str, int | None], Callable[[int], None]]
@@ -154,7 +155,22 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
             ),
         }
 
-    # 6. Thresholds from the worst measured group, not the average.
+    # 6. Every face model side by side, each at its own overall 1e-3 threshold.
+    models = [
+        _model_side(
+            version,
+            version == face_model(options.face_model).version,
+            root,
+            images,
+            people,
+            {"gender": gender, "race": race},
+            options,
+            progress,
+        )
+        for version in (FACE_MODELS if options.compare_models else [])
+    ]
+
+    # 7. Thresholds from the worst measured group, not the average.
     groups = by_gender + by_race
     calibration = {f"{t:g}": worst_group_threshold(groups, t) for t in (1e-3, 1e-4)}
     return {
@@ -182,8 +198,60 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
         "acquisition": acquisition,
         "worst_group_calibration": calibration,
         "det": {g.group: _det(g.calibration) for g in [overall, *by_gender, *by_race]},
+        "models": models,
         "limits": LIMITS,
     }
+
+
+def _model_side(
+    version: str,
+    audited: bool,
+    root: Path,
+    images: list[str],
+    people: np.ndarray,
+    labels: dict[str, np.ndarray],
+    options: AuditOptions,
+    progress: Progress,
+) -> dict[str, Any]:
+    """One face model on the audit's images: its threshold for an overall FMR of 1e-3 (on its
+    own scale), each group's FMR and FNMR there, and its DET curves."""
+    pipeline = Pipeline.for_model(version)
+    run = embed_images(
+        root / "images",
+        images,
+        pipeline,
+        cache_dir=options.cache_dir,
+        workers=options.workers,
+        progress=progress(f"LFW images, {version}", len(images)),
+    )
+    vectors = np.stack([run.results[i].vector for i in images])
+    similarity = Calibration.load(recognizer=pipeline.recognizer).scale.similarity
+    overall = group_stats("all", vectors, people, [50.0], 20, similarity)
+    threshold = overall.calibration.threshold_for_fmr(1e-3)
+    side: dict[str, Any] = {"version": version, "audited": audited, "threshold_1e-3": threshold}
+    stats = []
+    for kind, names in labels.items():
+        wanted = ("F", "M") if kind == "gender" else RACE_GROUPS
+        for name in wanted:
+            mask = names == name
+            if mask.sum() >= 2 and threshold is not None:
+                stats.append(
+                    group_stats(
+                        name,
+                        vectors[mask],
+                        people[mask],
+                        [threshold],
+                        options.bootstrap,
+                        similarity,
+                    )
+                )
+    side["groups"] = {
+        g.group: {"fmr": asdict(g.fmr[threshold]), "fnmr": asdict(g.fnmr[threshold])}
+        for g in stats
+        if threshold is not None
+    }
+    side["det"] = {g.group: _det(g.calibration) for g in [overall, *stats]}
+    return side
 
 
 LIMITS = [

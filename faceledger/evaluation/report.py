@@ -113,6 +113,53 @@ def _acquisition_chart(report: dict[str, Any]) -> str:
     return _png(figure)
 
 
+def _models_section(report: dict[str, Any]) -> str:
+    models = report.get("models") or []
+    if not models:
+        return ""
+    head = "".join(
+        f"<th colspan=2>{html.escape(m['version'])}{' (audited)' if m['audited'] else ''}<br>"
+        f"<small>threshold {m['threshold_1e-3']}</small></th>"
+        for m in models
+    )
+    sub = "<th>FMR / 1e-3</th><th>FNMR</th>" * len(models)
+    names = list(dict.fromkeys(g for m in models for g in m["groups"]))
+    rows = ""
+    for name in names:
+        cells = ""
+        for m in models:
+            g = m["groups"].get(name)
+            if g is None:
+                cells += "<td></td><td></td>"
+                continue
+            fmr = g["fmr"]
+            if fmr["value"] is None or fmr["upper_bound_only"]:
+                cells += f"<td>{_fmt(fmr)}</td>"
+            else:
+                cells += (
+                    f"<td>{fmr['value'] / 1e-3:.2f}x <small>[{fmr['low'] / 1e-3:.2f}, "
+                    f"{fmr['high'] / 1e-3:.2f}]</small></td>"
+                )
+            fnmr = g["fnmr"]
+            shown = f"{fnmr['value']:.2%}" if fnmr["value"] is not None else _fmt(fnmr)
+            cells += f"<td>{shown}</td>"
+        rows += f"<tr><td>{html.escape(name)}</td>{cells}</tr>"
+    figure, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.2), sharey=True)
+    for axis, m in zip(list(getattr(axes, "flat", [axes])), models, strict=True):
+        for group, curve in m["det"].items():
+            if curve["fmr"]:
+                width = 2.5 if group == "all" else 1.2
+                axis.plot(curve["fmr"], curve["fnmr"], label=group, linewidth=width)
+        axis.set(xscale="log", yscale="log", xlabel="false match rate", title=m["version"])
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=7)
+    return f"""<h2>Face models side by side</h2>
+<p>Each model at its own threshold for an overall false match rate of 1e-3 (its own scale);
+group rates on impostor pairs within the group, 95 % intervals over people.</p>
+<table><tr><th rowspan=2>group</th>{head}</tr><tr>{sub}</tr>{rows}</table>
+{_png(figure)}"""
+
+
 def _fmt(rate: dict[str, Any]) -> str:
     if rate["value"] is None:
         return f'<span class="na">{html.escape(rate["note"] or "too small")}</span>'
@@ -184,5 +231,6 @@ calibration gives for FMR 1e-2, 1e-3, 1e-4 overall.</p>
 <h2>Failure to acquire (UTKFace)</h2>
 {_acquisition_chart(report)}
 <h2>Thresholds from the worst group</h2><ul>{calibration}</ul>
+{_models_section(report)}
 <h2>What this data can and cannot show</h2><ul>{limits}</ul>
 </html>"""

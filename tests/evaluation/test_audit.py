@@ -26,9 +26,18 @@ def test_quick_audit_writes_its_report(tmp_path, lfw_cache) -> None:
         "Failure to acquire",
         "Thresholds from the worst",
         "What this data can and cannot show",
+        "Face models side by side",
     ):
         assert heading in page
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 5
+    # The audited (default) model and the other one, each at its own overall 1e-3 threshold.
+    sides = {m["version"]: m for m in report["models"]}
+    assert set(sides) == {"sface-2021dec/1.0", "dlib-resnet128-flip/1.0"}
+    assert sides["sface-2021dec/1.0"]["audited"] and not sides["dlib-resnet128-flip/1.0"]["audited"]
+    assert report["face_model_version"] == "sface-2021dec/1.0"
+    for side in sides.values():
+        assert side["threshold_1e-3"] is not None and side["det"]["all"]["fmr"]
+        assert side["groups"]["M"]["fnmr"]["value"] is not None
     assert report["verification"]["pairs"] == 600
     genders = {g["group"]: g for g in report["by_gender"]}
     assert set(genders) == {"F", "M"}
