@@ -32,7 +32,9 @@ def test_quick_audit_writes_its_report(tmp_path, lfw_cache) -> None:
     assert page.count("data:image/png;base64,") == 5
     # The audited (default) model and the other one, each at its own overall 1e-3 threshold.
     sides = {m["version"]: m for m in report["models"]}
-    assert set(sides) == {"sface-2021dec/1.0", "dlib-resnet128-flip/1.0"}
+    fsn = "sface-2021dec/1.0 + FSN k=25 (off)"  # label-free normalisation, shown beside
+    assert set(sides) == {"sface-2021dec/1.0", "dlib-resnet128-flip/1.0", fsn}
+    assert not sides[fsn]["audited"]
     assert sides["sface-2021dec/1.0"]["audited"] and not sides["dlib-resnet128-flip/1.0"]["audited"]
     assert report["face_model_version"] == "sface-2021dec/1.0"
     for side in sides.values():
