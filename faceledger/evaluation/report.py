@@ -133,8 +133,11 @@ def _models_section(report: dict[str, Any]) -> str:
                 cells += "<td></td><td></td>"
                 continue
             fmr = g["fmr"]
-            if fmr["value"] is None or fmr["upper_bound_only"]:
+            if fmr["value"] is None:
                 cells += f"<td>{_fmt(fmr)}</td>"
+            elif fmr["upper_bound_only"]:
+                bound = fmr["high"] / 1e-3
+                cells += f"<td>&lt; {bound:.2f}x <small>(0 of {fmr['trials']:,})</small></td>"
             else:
                 cells += (
                     f"<td>{fmr['value'] / 1e-3:.2f}x <small>[{fmr['low'] / 1e-3:.2f}, "
