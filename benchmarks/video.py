@@ -46,7 +46,7 @@ def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: f
     """Decoding included: a job's whole cost."""
     started = time.perf_counter()
     decoded = _frames_until(path, fps, seconds, engine.yunet_scale)  # as jobs decode
-    tracker = Tracker()
+    tracker = Tracker.on_scale_of(engine)  # as jobs track
     sightings = []
     # the CNN fallback about once a second of video, on the clip's own frame rate, as jobs do
     every = fallback_every(fps, {"frame_rate": probe(path).frame_rate})
@@ -130,16 +130,24 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument(
+        "--model", default=get_settings().face_model, help="Face model: sface (default) or dlib."
+    )
     parser.add_argument("--out", type=Path, default=Path("out/video.json"))
     args = parser.parse_args()
-    engine = FaceEngine(cnn_fallback=True)
+    engine = FaceEngine.for_model(args.model, cnn_fallback=True)
     cnn = FaceEngine(detector="cnn", upsample=1)
     rows = []
     for name in args.clips.split(","):
         path = folder / name
         meta = probe(path)
         seconds = min(args.seconds, meta.duration_ms / 1000)
-        row: dict = {"clip": name, "size": f"{meta.width}x{meta.height}", "seconds": seconds}
+        row: dict = {
+            "clip": name,
+            "size": f"{meta.width}x{meta.height}",
+            "seconds": seconds,
+            "face_model": engine.model_version,
+        }
         took, tracker, sightings = faceledger_run(engine, path, 5.0, seconds)
         row["faceledger_5fps_rtf"] = round(took / seconds, 3)
         row["people_5fps"] = len(tracker.tracks)

@@ -75,6 +75,8 @@ class Services:
             secrets=secrets,
             gate=EngineGate(settings.engine_concurrency, settings.engine_queue),
         )
+        # The default model's engine is made now, so the first request does not wait for it.
+        services.engine_for(services.default_model)
         return services
 
     def __post_init__(self) -> None:
