@@ -45,6 +45,8 @@ class Services:
     # job pool, the live watches), by name; see :meth:`part`.
     parts: dict[str, Any] = field(init=False, default_factory=dict)
     parts_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    # Making an engine takes seconds: other parts are not held up meanwhile.
+    engines_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     # Serialises this process's writers before the database does (SQLite's BEGIN IMMEDIATE
     # does it across processes), so threads queue here instead of on a busy timeout.
     write_lock: threading.RLock = field(default_factory=threading.RLock)
@@ -101,7 +103,10 @@ class Services:
     def engine_for(self, model_version: str) -> FaceEngine:
         """The engine of a face model (a collection's), made the first time it is needed;
         detection is configured the same for every model."""
-        with self.parts_lock:
+        engine = self.engines.get(model_version)
+        if engine is not None:  # the common case: no lock on every request
+            return engine
+        with self.engines_lock:
             engine = self.engines.get(model_version)
             if engine is None:
                 engine = self.engines[model_version] = FaceEngine.for_model(
