@@ -80,15 +80,7 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
         images = sorted({x for p in pairs if p.fold in chosen for x in (p.first, p.second)})
     else:
         images = lfw.all_images(root)
-    run = embed_images(
-        root / "images",
-        images,
-        pipeline,
-        cache_dir=options.cache_dir,
-        workers=options.workers,
-        progress=progress("LFW images", len(images)),
-    )
-    vectors = np.stack([run.results[i].vector for i in images])
+    vectors = _descriptors(root, images, pipeline, options, progress("LFW images", len(images)))
     people = np.array([lfw.identity_of(i) for i in images])
     gender = gender_labels(root, images)
     race = race_labels(root, people)
@@ -203,6 +195,24 @@ def run_audit(options: AuditOptions, progress: Progress = _quiet) -> dict[str, A
     }
 
 
+def _descriptors(
+    root: Path,
+    images: list[str],
+    pipeline: Pipeline,
+    options: AuditOptions,
+    advance: Callable[[int], None],
+) -> np.ndarray:
+    run = embed_images(
+        root / "images",
+        images,
+        pipeline,
+        cache_dir=options.cache_dir,
+        workers=options.workers,
+        progress=advance,
+    )
+    return np.stack([run.results[i].vector for i in images])
+
+
 def _model_side(
     version: str,
     audited: bool,
@@ -218,15 +228,8 @@ def _model_side(
     own scale), each group's FMR and FNMR there, and its DET curves; with ``fsn_clusters``,
     after fair score normalisation (offsets out of fold)."""
     pipeline = Pipeline.for_model(version)
-    run = embed_images(
-        root / "images",
-        images,
-        pipeline,
-        cache_dir=options.cache_dir,
-        workers=options.workers,
-        progress=progress(f"LFW images, {version}", len(images)),
-    )
-    vectors = np.stack([run.results[i].vector for i in images])
+    advance = progress(f"LFW images, {version}", len(images))
+    vectors = _descriptors(root, images, pipeline, options, advance)
     similarity = Calibration.load(recognizer=pipeline.recognizer).scale.similarity
     offsets = None if fsn_clusters is None else out_of_fold_offsets(vectors, people, fsn_clusters)
     overall = group_stats("all", vectors, people, [50.0], 20, similarity, offsets)

@@ -10,27 +10,18 @@ import pytest
 
 from faceledger.config import Settings
 from faceledger.errors import InvalidParameterError
-from faceledger.governance.policies import OPERATIONS
 from faceledger.service import collections, faces, policy
 from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request
 from faceledger.service.context import Services
 from faceledger.store.schema import FaceRow
-from tests.api.conftest import lfw_image, lfw_people
-
-OPEN = {
-    "name": "binding-test",
-    "description": "search mechanics only",
-    "operations": [op for op in OPERATIONS if op != "watch_stream"],
-    "min_threshold": 0,
-    "max_results": 100,
-}
+from tests.api.conftest import TEST_POLICY, lfw_image, lfw_people
 
 
 def open_services(data_dir, model: str) -> tuple[Services, Request]:
     services = Services.open(Settings(data_dir=data_dir, face_model=model))
-    policy.put_policy(services, Request(Actor("test", Role.LOCAL), "set up"), OPEN)
-    return services, Request(Actor("test", Role.LOCAL, policy="binding-test"), "binding test")
+    policy.put_policy(services, Request(Actor("test", Role.LOCAL), "set up"), TEST_POLICY)
+    return services, Request(Actor("test", Role.LOCAL, policy=TEST_POLICY["name"]), "binding test")
 
 
 def test_changing_the_default_never_rebinds_a_collection(tmp_path) -> None:
