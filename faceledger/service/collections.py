@@ -17,7 +17,6 @@ from faceledger.service.common import (
 from faceledger.service.context import Services
 from faceledger.service.results import CollectionInfo, CollectionSummary, Page
 from faceledger.store.schema import CollectionRow, FaceRow, UserRow
-from faceledger.vision.models import face_model as model_named
 
 # Rekognition's pattern for collection ids.
 COLLECTION_ID = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
@@ -33,7 +32,7 @@ def create_collection(
         raise InvalidParameterError(
             "a collection id is 1-255 characters of letters, digits, '_', '.' and '-'"
         )
-    version = model_named(face_model).version if face_model else services.default_model
+    version = services.model_version(face_model)
     with services.write_lock, services.db.write() as session:
         if session.get(CollectionRow, collection_id) is not None:
             raise AlreadyExistsError(f"collection {collection_id!r} already exists")
@@ -83,12 +82,6 @@ def list_collections(
     more = len(rows) > max_results
     rows = rows[:max_results]
     return Page(rows, encode_token(rows[-1].collection_id) if more else None)
-
-
-def collection_model(services: Services, collection_id: str) -> str:
-    """The face model version a collection is bound to."""
-    with services.db.read() as session:
-        return require_collection(session, collection_id).face_model_version
 
 
 def delete_collection(services: Services, request: Request, collection_id: str) -> int:

@@ -114,12 +114,16 @@ def analyze(services: Services, image: LoadedImage, engine: FaceEngine | None = 
     return (engine or services.engine).analyze(image.rgb)
 
 
+def collection_model(services: Services, collection_id: str) -> str:
+    """The face model version a collection is bound to (NotFoundError when it does not exist)."""
+    with services.db.read() as session:
+        return require_collection(session, collection_id).face_model_version
+
+
 def collection_engine(services: Services, collection_id: str) -> FaceEngine:
     """The engine of the face model the collection is bound to: its descriptors are only ever
     compared with descriptors of the same model."""
-    with services.db.read() as session:
-        version = require_collection(session, collection_id).face_model_version
-    return services.engine_for(version)
+    return services.engine_for(collection_model(services, collection_id))
 
 
 def require_collection(session: Session, collection_id: str) -> CollectionRow:

@@ -95,6 +95,11 @@ class Services:
         """The face model version new collections get (``FACELEDGER_FACE_MODEL``)."""
         return face_model(self.settings.face_model).version
 
+    def model_version(self, name: str | None) -> str:
+        """The version of the face model called ``name`` (``sface``, ``dlib`` or a version);
+        the default model's when None."""
+        return face_model(name).version if name else self.default_model
+
     @property
     def engine(self) -> FaceEngine:
         """The default face model's engine: compare, detect, evaluation, new collections."""

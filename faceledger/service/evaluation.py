@@ -14,7 +14,6 @@ from faceledger.errors import InvalidParameterError, NoFaceDetected, NotFoundErr
 from faceledger.service.common import Request, analyze, read_image
 from faceledger.service.context import Services
 from faceledger.vision import FaceEngine
-from faceledger.vision.models import face_model as model_named
 
 MAX_PAIRS = 100
 
@@ -48,7 +47,7 @@ def compare_pairs(
     request.actor.require("evaluation:run")
     if not 1 <= len(pairs) <= MAX_PAIRS:
         raise InvalidParameterError(f"send between 1 and {MAX_PAIRS} pairs")
-    version = model_named(face_model).version if face_model else services.default_model
+    version = services.model_version(face_model)
     engine = services.engine_for(version)
     hashes: list[str] = []
     scored = []

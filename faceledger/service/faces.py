@@ -70,13 +70,11 @@ def index_faces(
     if max_faces is not None:
         check_limit(max_faces, "max faces", 100)
     level = _quality_level(quality_filter)
-    with services.db.read() as session:
-        require_collection(session, collection_id)
+    engine = collection_engine(services, collection_id)  # and the collection exists
     decision = enforce(services, request, "index_faces", collection_id=collection_id)
     consent = require_consent(
         services, request, decision, collection_id, external_image_id=external_image_id
     )
-    engine = collection_engine(services, collection_id)
     with services.gate.slot():
         image = read_image(services, image_bytes)
         faces = analyze(services, image, engine)

@@ -11,7 +11,7 @@ from faceledger.api.payload import decode_base64
 from faceledger.errors import InvalidImageError, InvalidParameterError
 from faceledger.service import collections, faces, users
 from faceledger.service.buckets import InvalidS3Object, resolve_object
-from faceledger.service.common import Request
+from faceledger.service.common import Request, collection_model
 from faceledger.service.context import Services
 from faceledger.service.results import Governance
 
@@ -137,7 +137,7 @@ def list_faces(c: Call) -> dict[str, Any]:
         user_id=c.get("UserId"),
         face_ids=c.get("FaceIds"),
     )
-    version = collections.collection_model(c.services, c.need("CollectionId"))
+    version = collection_model(c.services, c.need("CollectionId"))
     out: dict[str, Any] = {
         "Faces": [stored_face(f, version) for f in page.items],
         "FaceModelVersion": version,
