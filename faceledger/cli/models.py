@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import resources
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from faceledger.cli.audit import fairness_calibration_path
 from faceledger.cli.common import lazy_module, out_console, print_json, reported_errors, to_plain
 from faceledger.config import get_settings
 from faceledger.vision.models import FACE_MODELS, REGISTRY, face_model
@@ -116,6 +116,5 @@ def build_models(
 
 def _fairness_calibration(recognizer: str) -> dict | None:
     """A model's thresholds from the worst demographic group, shipped by ``make audit``."""
-    name = "fairness_calibration" + ("" if recognizer == "dlib" else f"-{recognizer}")
-    path = resources.files("faceledger.vision").joinpath(f"data/{name}.json")
+    path = fairness_calibration_path(recognizer)
     return json.loads(path.read_text()) if path.is_file() else None

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceledger.evaluation.calibrate import pairwise_counts
+
 DISTANCE_BINS = 40_000
 DISTANCE_MAX = 2.5  # unit vectors: 2; dlib's descriptors stay well below
 
@@ -48,23 +50,15 @@ def assign(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return np.argmin(d2, axis=1)
 
 
-def impostor_quantile(
-    vectors: np.ndarray, identities: np.ndarray, fmr: float, block: int = 1024
-) -> float | None:
+def impostor_quantile(vectors: np.ndarray, identities: np.ndarray, fmr: float) -> float | None:
     """The distance below which a share ``fmr`` of the impostor pairs fall; None when there
     are too few pairs to show that rate (fewer than 3 / fmr)."""
-    counts = np.zeros(DISTANCE_BINS, dtype=np.int64)
-    x = vectors.astype(np.float64)
-    squared = (x**2).sum(1)
-    n = len(x)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        d2 = squared[start:stop, None] + squared[None, :] - 2.0 * x[start:stop] @ x.T
-        upper = np.arange(n)[None, :] > np.arange(start, stop)[:, None]
-        other = identities[start:stop, None] != identities[None, :]
-        d = np.sqrt(np.maximum(d2[upper & other], 0.0))
-        bins = np.minimum(d * (DISTANCE_BINS / DISTANCE_MAX), DISTANCE_BINS - 1).astype(np.int64)
-        counts += np.bincount(bins, minlength=DISTANCE_BINS)
+
+    def count(distances: np.ndarray) -> np.ndarray:
+        bins = np.minimum(distances * (DISTANCE_BINS / DISTANCE_MAX), DISTANCE_BINS - 1)
+        return np.bincount(bins.astype(np.int64), minlength=DISTANCE_BINS)
+
+    counts, _ = pairwise_counts(vectors.astype(np.float64), identities, count, DISTANCE_BINS)
     total = int(counts.sum())
     if total * fmr < 3:
         return None

@@ -323,7 +323,9 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
                 return  # the server is closing: the job stays IN_PROGRESS for the next start
             if done % PROGRESS_EVERY == 0 and not _progress(services, job_id, done, frame):
                 return  # cancelled
-        results, matches = _results(services, kind, collection_id, parameters, tracker, detections)
+        results, matches = _results(
+            services, engine, kind, collection_id, parameters, tracker, detections
+        )
         _finish(services, request, job_id, sha, done, results, matches, parameters)
     except FaceledgerError as error:
         _fail(services, request, job_id, error.message)
@@ -331,6 +333,7 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
 
 def _results(
     services: Services,
+    engine: FaceEngine,
     kind: str,
     collection_id: str | None,
     parameters: dict[str, Any],
@@ -341,7 +344,6 @@ def _results(
     per_person: dict[int, list[FaceMatch]] = {}
     if kind == "search":
         assert collection_id is not None
-        engine = collection_engine(services, collection_id)
         for track in tracker.tracks:
             per_person[track.index] = search_person(
                 services,
