@@ -164,6 +164,22 @@ class Settings(BaseSettings):
     review_webhook_secret: str = Field(
         default="", description="HMAC key signing review outcome webhooks (required with a URL)."
     )
+    keep_face_crops: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Whether a new collection keeps a small encrypted crop of each indexed face "
+        "for human review, unless its creator says: on, off, or auto (on when a policy that "
+        "requires review covers the collection and is in use: bound to a key or the default).",
+    )
+    crop_views_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="How many face crops one key may see a minute (each view is on the ledger).",
+    )
+    console_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="A console session ends after this many minutes without a request.",
+    )
     ledger_witness_urls: str = Field(
         default="",
         description="Comma-separated URLs that each signed ledger checkpoint is POSTed to "

@@ -106,3 +106,7 @@ def describe_problem(problem: Any) -> str:
         message = f"expected {problem.get('ctx', {}).get('expected', 'one of the listed values')}"
         message += f" (got {problem.get('input')!r})"
     return f"{where}: {message}" if where else message
+
+
+def encode_base64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

@@ -44,6 +44,20 @@ class CollectionIn(WithPurpose):
         description="The face model the collection is bound to for life (default: the "
         "server's, FACELEDGER_FACE_MODEL). Searches never compare two models' descriptors.",
     )
+    keep_face_crops: bool | None = Field(
+        None,
+        description="Keep a small encrypted crop of each indexed face for human review "
+        "(default: the server's FACELEDGER_KEEP_FACE_CROPS; auto keeps them where a policy "
+        "that requires review covers the collection).",
+    )
+
+
+class KeepCropsIn(WithPurpose):
+    keep_face_crops: bool
+
+
+class CropsIn(WithPurpose):
+    face_ids: list[str] = Field(min_length=1, max_length=200)
 
 
 class IndexIn(WithPurpose):
@@ -252,6 +266,7 @@ class CollectionOut(Out):
     user_count: int
     face_model_version: str
     created_at: dt.datetime
+    keep_face_crops: bool
 
 
 class CollectionListOut(BaseModel):

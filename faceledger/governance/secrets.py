@@ -1,5 +1,7 @@
-"""Secrets the server must be able to read back (AWS SigV4 secrets), sealed with AES-256-GCM
-under a key kept in the data directory (mode 0600), apart from the database."""
+"""What the server must be able to read back but never keep in clear (AWS SigV4 secrets, face
+crops kept for review), sealed with AES-256-GCM under a key kept in the data directory
+(mode 0600), apart from the database; each sealed value is bound to its context (its key id,
+its face id) as associated data."""
 
 from __future__ import annotations
 
@@ -26,12 +28,18 @@ class SecretBox:
         return cls(path.read_bytes())
 
     def seal(self, plaintext: str, context: str) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return self.seal_bytes(plaintext.encode(), context)
 
     def open(self, sealed: bytes, context: str) -> str:
+        return self.open_bytes(sealed, context).decode()
+
+    def seal_bytes(self, plaintext: bytes, context: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, plaintext, context.encode())
+
+    def open_bytes(self, sealed: bytes, context: str) -> bytes:
         try:
-            return self._aead.decrypt(sealed[:12], sealed[12:], context.encode()).decode()
+            return self._aead.decrypt(sealed[:12], sealed[12:], context.encode())
         except (InvalidTag, ValueError):
             raise FaceledgerError(
                 "a stored secret cannot be decrypted with this server's key",

@@ -1,4 +1,5 @@
-"""Bytes in, RGB array out: formats, EXIF orientation, size limits, clear errors."""
+"""Bytes in, RGB array out: formats, EXIF orientation, size limits, clear errors (and the
+small JPEGs that go back out)."""
 
 from faceledger.imaging.decode import (
     ImageLimits,
@@ -7,5 +8,6 @@ from faceledger.imaging.decode import (
     peek_size,
     sha256_hex,
 )
+from faceledger.imaging.encode import encode_jpeg
 
-__all__ = ["ImageLimits", "decode_image", "load_image", "peek_size", "sha256_hex"]
+__all__ = ["ImageLimits", "decode_image", "encode_jpeg", "load_image", "peek_size", "sha256_hex"]

@@ -15,6 +15,7 @@ from faceledger.service.common import (
     require_collection,
 )
 from faceledger.service.context import Services
+from faceledger.service.crops import default_keep
 from faceledger.service.results import CollectionInfo, CollectionSummary, Page
 from faceledger.store.schema import CollectionRow, FaceRow, UserRow
 
@@ -23,10 +24,16 @@ COLLECTION_ID = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 
 
 def create_collection(
-    services: Services, request: Request, collection_id: str, *, face_model: str | None = None
+    services: Services,
+    request: Request,
+    collection_id: str,
+    *,
+    face_model: str | None = None,
+    keep_face_crops: bool | None = None,
 ) -> CollectionInfo:
     """A new, empty collection bound to ``face_model`` (``sface``, ``dlib`` or a version;
-    the server's default model when None) for its whole life."""
+    the server's default model when None) for its whole life. ``keep_face_crops``: whether
+    each face keeps an encrypted crop for review (None: :func:`crops.default_keep`)."""
     request.actor.require("collections:manage")
     if not COLLECTION_ID.match(collection_id):
         raise InvalidParameterError(
@@ -36,10 +43,13 @@ def create_collection(
     with services.write_lock, services.db.write() as session:
         if session.get(CollectionRow, collection_id) is not None:
             raise AlreadyExistsError(f"collection {collection_id!r} already exists")
+        if keep_face_crops is None:
+            keep_face_crops = default_keep(services, session, collection_id)
         row = CollectionRow(
             collection_id=collection_id,
             face_model_version=version,
             created_by=request.actor.key_id,
+            keep_face_crops=keep_face_crops,
         )
         session.add(row)
         session.flush()
@@ -48,10 +58,10 @@ def create_collection(
             request.event(
                 "CreateCollection",
                 collection_id=collection_id,
-                parameters={"face_model_version": version},
+                parameters={"face_model_version": version, "keep_face_crops": keep_face_crops},
             ),
         )
-        info = CollectionInfo(collection_id, 0, 0, version, row.created_at)
+        info = CollectionInfo(collection_id, 0, 0, version, row.created_at, keep_face_crops)
     return info
 
 
@@ -62,7 +72,12 @@ def describe_collection(services: Services, request: Request, collection_id: str
         faces = session.scalar(select(func.count()).where(FaceRow.collection_id == collection_id))
         users = session.scalar(select(func.count()).where(UserRow.collection_id == collection_id))
         return CollectionInfo(
-            collection_id, int(faces or 0), int(users or 0), row.face_model_version, row.created_at
+            collection_id,
+            int(faces or 0),
+            int(users or 0),
+            row.face_model_version,
+            row.created_at,
+            row.keep_face_crops,
         )
 
 

@@ -36,6 +36,7 @@ class Services:
     indexes: FollowingIndexes
     ledger: Ledger
     secrets: SecretBox
+    crops: SecretBox  # face crops kept for review: a key of their own
     gate: EngineGate
     refusals: RefusalLog = field(init=False)
     courier: Courier = field(init=False)  # webhooks (job completions)
@@ -62,6 +63,7 @@ class Services:
         db.migrate()
         signer = Signer.load_or_create(data_dir / "keys" / "ledger-ed25519.pem")
         secrets = SecretBox.load_or_create(data_dir / "keys" / "secrets.key")
+        crops = SecretBox.load_or_create(data_dir / "keys" / "crops.key")
         anchor = AnchorFile(settings.anchor_file)
         ledger = Ledger(signer, anchor=anchor, witnesses=Witnesses(settings.witness_urls))
         # A writer never extends a chain that lost a head already published outside it.
@@ -75,6 +77,7 @@ class Services:
             indexes=indexes,
             ledger=ledger,
             secrets=secrets,
+            crops=crops,
             gate=EngineGate(settings.engine_concurrency, settings.engine_queue),
         )
         # The default model's engine is made now, so the first request does not wait for it.

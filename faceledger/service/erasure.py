@@ -1,5 +1,5 @@
-"""Erasure of a data subject (deletion on request): every face, vector, user, consent record
-and review candidate of one user id or external image id, across collections, in one
+"""Erasure of a data subject (deletion on request): every face, face crop, vector, user,
+consent record and review candidate of one user id or external image id, across collections, in one
 transaction, with a signed receipt.
 
 The ledger keeps what happened (that faces were indexed, searched, erased; ids and scores, never
@@ -24,6 +24,7 @@ from faceledger.service.context import Services
 from faceledger.service.video import forget_video_matches
 from faceledger.store.schema import (
     ConsentRow,
+    FaceCropRow,
     FaceRow,
     ReviewCandidateRow,
     ReviewDecisionRow,
@@ -78,6 +79,10 @@ def erase_subject(
         if user_id:
             named.append(ReviewCandidateRow.user_id == subject)
         candidates = list(session.scalars(select(ReviewCandidateRow.id).where(or_(*named))))
+        # Deleted with their faces (foreign key); named in the receipt.
+        crops = sorted(
+            session.scalars(select(FaceCropRow.face_id).where(FaceCropRow.face_id.in_(face_ids)))
+        )
         session.execute(delete(ReviewDecisionRow).where(ReviewDecisionRow.face_id.in_(face_ids)))
         session.execute(delete(ReviewCandidateRow).where(ReviewCandidateRow.id.in_(candidates)))
         session.execute(delete(ConsentRow).where(ConsentRow.consent_id.in_(consent_ids)))
@@ -103,6 +108,7 @@ def erase_subject(
                 },
                 results={
                     "faces": len(face_ids),
+                    "face_crops": len(crops),
                     "users": len(users),
                     "consents": len(consent_ids),
                     "review_candidates": len(candidates),
@@ -123,6 +129,7 @@ def erase_subject(
         "removed": {
             "faces": {c: sorted(ids) for c, ids in sorted(by_collection.items())},
             "index_entries": len(face_ids),
+            "face_crops": crops,
             "users": [{"collection_id": c, "user_id": u} for c, u in users],
             "consent_records": sorted(consent_ids),
             "review_candidates": len(candidates),

@@ -28,6 +28,7 @@ from faceledger.service.common import (
 )
 from faceledger.service.consent import mark_used, require_consent
 from faceledger.service.context import Services
+from faceledger.service.crops import crop_jpeg, sealed_face_crop, sealed_probe_crop
 from faceledger.service.policy import enforce
 from faceledger.service.results import (
     ComparedFace,
@@ -70,7 +71,9 @@ def index_faces(
     if max_faces is not None:
         check_limit(max_faces, "max faces", 100)
     level = _quality_level(quality_filter)
-    engine = collection_engine(services, collection_id)  # and the collection exists
+    with services.db.read() as session:
+        collection = require_collection(session, collection_id)
+    engine = services.engine_for(collection.face_model_version)
     decision = enforce(services, request, "index_faces", collection_id=collection_id)
     consent = require_consent(
         services, request, decision, collection_id, external_image_id=external_image_id
@@ -78,15 +81,22 @@ def index_faces(
     with services.gate.slot():
         image = read_image(services, image_bytes)
         faces = analyze(services, image, engine)
-    keep, unindexed = _filter_faces(faces, level, max_faces)
-    rows = [
-        _face_row(collection_id, image, face, external_image_id, request, decision.policy)
-        for face in keep
-    ]
+        keep, unindexed = _filter_faces(faces, level, max_faces)
+        rows = [
+            _face_row(collection_id, image, face, external_image_id, request, decision.policy)
+            for face in keep
+        ]
+        crops = [
+            sealed_face_crop(services, row.face_id, crop_jpeg(image, face))
+            for row, face in zip(rows, keep, strict=True)
+            if collection.keep_face_crops
+        ]
     with services.write_lock, services.db.write() as session:
-        require_collection(session, collection_id)
+        if not require_collection(session, collection_id).keep_face_crops:
+            crops = []  # switched off meanwhile
         session.add_all(rows)
         session.flush()
+        session.add_all(crops)
         services.ledger.append(
             session,
             request.event(
@@ -104,6 +114,7 @@ def index_faces(
                 results={
                     "indexed_face_ids": [r.face_id for r in rows],
                     "unindexed": [list(u.reasons) for u in unindexed],
+                    "crops_kept": len(crops),
                 },
             ),
         )
@@ -242,10 +253,18 @@ def search_faces_by_image(
         services, request, "search_faces_by_image", collection_id, threshold, max_faces
     )
     threshold, max_faces = decision.threshold or 0.0, decision.max_results or max_faces
-    engine = collection_engine(services, collection_id)
+    with services.db.read() as session:
+        collection = require_collection(session, collection_id)
+    engine = services.engine_for(collection.face_model_version)
     with services.gate.slot():
         image = read_image(services, image_bytes)
         probe = _largest_face(services, image, "the image", engine)
+        # Kept only with the review task the search opens, for its reviewers to see.
+        probe_crop = (
+            crop_jpeg(image, probe)
+            if collection.keep_face_crops and decision.reviewers_required
+            else None
+        )
     assert probe.embedding is not None
     matches = _search(services, engine, collection_id, probe.embedding, threshold, max_faces)
     matches, governance = _record_search(
@@ -257,6 +276,7 @@ def search_faces_by_image(
         max_faces,
         matches,
         image_sha256=image.sha256,
+        probe_crop=probe_crop,
     )
     return SearchResult(
         matches,
@@ -482,10 +502,12 @@ def _record_search(
     thresholds: tuple[float, Decision],
     max_faces: int,
     matches: list[FaceMatch],
+    probe_crop: bytes | None = None,
     **fields: object,
 ) -> tuple[list[FaceMatch], Governance]:
-    """The search's ledger event, its review task when the policy needs one, and the matched
-    faces' last use, in one transaction. Returns the matches as the caller may see them."""
+    """The search's ledger event, its review task when the policy needs one (with the probe's
+    crop, when given), and the matched faces' last use, in one transaction. Returns the
+    matches as the caller may see them."""
     requested, decision = thresholds
     results = {"matches": [[m.face.face_id, round(m.similarity, 4)] for m in matches]}
     image_sha = fields.pop("image_sha256", None)
@@ -500,6 +522,9 @@ def _record_search(
                 session, request, decision, operation, collection_id, image_sha, candidates
             )
             results["review_task_id"] = ticket.task_id
+            if probe_crop is not None and candidates:
+                session.add(sealed_probe_crop(services, ticket.task_id, probe_crop))
+                results["probe_crop_kept"] = True
         mark_used(session, [m.face.face_id for m in matches])
         services.ledger.append(
             session,

@@ -24,6 +24,7 @@ class CollectionInfo:
     user_count: int
     face_model_version: str
     created_at: dt.datetime
+    keep_face_crops: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from faceledger.service.common import (
 )
 from faceledger.service.consent import mark_used, require_consent
 from faceledger.service.context import Services
+from faceledger.service.crops import crop_jpeg, keeps_crops, sealed_probe_crop
 from faceledger.service.faces import DEFAULT_THRESHOLD, _largest_face
 from faceledger.service.policy import enforce
 from faceledger.service.results import (
@@ -273,6 +274,7 @@ def search_users(
     searched_face = None
     image_sha = None
     image_size = None
+    probe_crop = None
     with services.db.read() as session:
         require_collection(session, collection_id)
         if face_id is not None:
@@ -295,6 +297,8 @@ def search_users(
         with services.gate.slot():
             image = read_image(services, image_bytes)
             face = _largest_face(services, image, "the image", engine)
+            if decision.reviewers_required and keeps_crops(services, collection_id):
+                probe_crop = crop_jpeg(image, face)  # for the review task's reviewers
         image_sha = image.sha256
         image_size = (image.width, image.height)
         searched_face = DetectedFace.of(face)
@@ -333,6 +337,8 @@ def search_users(
             ticket = review.open_task(
                 session, request, decision, operation, collection_id, image_sha, candidates
             )
+            if probe_crop is not None and candidates:
+                session.add(sealed_probe_crop(services, ticket.task_id, probe_crop))
         mark_used(session, [best[m.user_id][1] for m in matches])
         services.ledger.append(
             session,

@@ -64,6 +64,8 @@ class CollectionRow(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     # Faces are deleted this many days after their last use (NULL: the enrolling policy's).
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # Whether each indexed face keeps an encrypted crop for human review (FaceCropRow).
+    keep_face_crops: Mapped[bool] = mapped_column(default=False)
 
 
 class FaceRow(Base):
@@ -87,6 +89,20 @@ class FaceRow(Base):
     # When the face was last returned by a search: retention counts from here.
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     policy: Mapped[str | None] = mapped_column(String(64))  # the policy it was enrolled under
+
+
+class FaceCropRow(Base):
+    """The small aligned crop a reviewer looks at: JPEG, sealed with AES-256-GCM under the crops
+    key in the data directory, the face id as associated data (a crop moved to another face
+    does not open). Deleted with its face by the foreign key."""
+
+    __tablename__ = "face_crops"
+
+    face_id: Mapped[str] = mapped_column(
+        ForeignKey("faces.face_id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class UserRow(Base):
@@ -169,6 +185,30 @@ class ReviewTaskRow(Base):
     reviewers_required: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class ProbeCropRow(Base):
+    """The crop of the face a review task's search was made with, sealed as face crops are
+    (the task id as associated data); it goes when the task's records expire."""
+
+    __tablename__ = "review_probe_crops"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("review_tasks.task_id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ConsoleSessionRow(Base):
+    """A console sign-in: the browser holds the token, the database its SHA-256 only."""
+
+    __tablename__ = "console_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ReviewCandidateRow(Base):

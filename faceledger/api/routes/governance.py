@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from faceledger.api.deps import ActorDep, ServicesDep
+from faceledger.api.payload import encode_base64
 from faceledger.api.schemas import PolicyIn
-from faceledger.service import consent, erasure, policy, reports, retention, review
+from faceledger.service import consent, crops, erasure, policy, reports, retention, review
 from faceledger.service.common import Request
 
 router = APIRouter()
@@ -202,6 +203,18 @@ async def list_reviews(
 @router.get("/reviews/{task_id}", tags=["review"])
 async def show_review(task_id: str, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
     return asdict(await run_in_threadpool(review.show_task, services, Request(actor), task_id))
+
+
+@router.get("/reviews/{task_id}/crops", tags=["review"])
+async def review_crops(task_id: str, services: ServicesDep, actor: ActorDep) -> dict[str, Any]:
+    """What a reviewer looks at: the probe's and each candidate's crop (JPEG, base64), where
+    the collection keeps them. Reviewers only, open tasks only, never the requester; every call
+    is a ViewFaceCrops event on the ledger."""
+    seen = await run_in_threadpool(crops.view_task_crops, services, Request(actor), task_id)
+    return {
+        "probe": encode_base64(seen.probe) if seen.probe else None,
+        "faces": {face_id: encode_base64(jpeg) for face_id, jpeg in seen.faces.items()},
+    }
 
 
 @router.post("/reviews/{task_id}/decisions", tags=["review"])
