@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from faceledger import __version__
-from faceledger.api import errors, openapi, rekognition
+from faceledger import __version__, web
+from faceledger.api import docs_pages, errors, openapi, rekognition
 from faceledger.api.deps import refuse_unknown_query
 from faceledger.api.guard import AddressThrottle, RequestGuard
 from faceledger.api.rekognition.ratelimit import RateLimiter
@@ -104,12 +104,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         title="faceledger",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served by docs_pages, without a CDN
+        redoc_url=None,
         description="Self-hosted face recognition that can be held to account. "
         "Every use of biometric data is recorded on a signed, hash-chained ledger; "
         "matches are candidates for human review, never identifications.",
     )
     errors.install(app)
     openapi.install(app)
+    docs_pages.install(app)
+    web.install(app)  # the console at /console; GET / leads there
     app.add_middleware(RequestGuard)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(refuse_unknown_query)])
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -100,9 +100,13 @@ def validation_message(request: Request, problems: Sequence[Any]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(FaceledgerError)
-    async def _domain(request: Request, error: FaceledgerError) -> JSONResponse:
+    async def _domain(request: Request, error: FaceledgerError) -> Response:
         await _record_refusal(request, error)
         status = status_for(error)
+        if request.url.path.startswith("/console"):  # a person at a browser: a page
+            from faceledger.web.console import error_page
+
+            return error_page(request, error, status)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(error, ServiceBusy):
             headers = {"Retry-After": str(error.retry_after)}

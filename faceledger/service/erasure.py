@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidParameterError
 from faceledger.governance.ledger import canonical_json
@@ -35,6 +37,99 @@ from faceledger.store.schema import (
 RECEIPT_VERSION = 1
 
 
+@dataclass(frozen=True)
+class Subject:
+    """One data subject: a user id or an external image id, in some collections or all."""
+
+    kind: str  # user | external_image
+    id: str
+    collections: tuple[str, ...] | None
+
+    @classmethod
+    def of(
+        cls,
+        user_id: str | None,
+        external_image_id: str | None,
+        collections: list[str] | None,
+    ) -> Subject:
+        if (user_id is None) == (external_image_id is None):
+            raise InvalidParameterError("erase by exactly one of: user id, external image id")
+        subject = user_id if user_id is not None else external_image_id
+        assert subject is not None
+        if not subject.strip():
+            raise InvalidParameterError("the subject identifier is empty")
+        kind = "user" if user_id is not None else "external_image"
+        return cls(kind, subject, tuple(collections) if collections else None)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What is held about a subject: what an erasure removes."""
+
+    faces: dict[str, list[str]]  # collection id -> face ids
+    users: list[tuple[str, str]]  # (collection id, user id)
+    consent_ids: list[str]
+    review_candidates: list[int]
+    face_crops: list[str]
+
+    @property
+    def face_ids(self) -> list[str]:
+        return [face_id for ids in self.faces.values() for face_id in ids]
+
+
+def held_about(session: Session, subject: Subject) -> Held:
+    faces = select(FaceRow).where(
+        FaceRow.user_id == subject.id
+        if subject.kind == "user"
+        else FaceRow.external_image_id == subject.id
+    )
+    if subject.collections:
+        faces = faces.where(FaceRow.collection_id.in_(subject.collections))
+    by_collection: dict[str, list[str]] = {}
+    for row in session.scalars(faces.order_by(FaceRow.collection_id, FaceRow.face_id)):
+        by_collection.setdefault(row.collection_id, []).append(row.face_id)
+    face_ids = [face_id for ids in by_collection.values() for face_id in ids]
+    users = []
+    if subject.kind == "user":
+        found = select(UserRow).where(UserRow.user_id == subject.id)
+        if subject.collections:
+            found = found.where(UserRow.collection_id.in_(subject.collections))
+        users = [(u.collection_id, u.user_id) for u in session.scalars(found)]
+    consents = select(ConsentRow.consent_id).where(
+        ConsentRow.subject_kind == subject.kind, ConsentRow.subject == subject.id
+    )
+    if subject.collections:
+        consents = consents.where(ConsentRow.collection_id.in_(subject.collections))
+    named = [ReviewCandidateRow.face_id.in_(face_ids)]
+    if subject.kind == "user":
+        named.append(ReviewCandidateRow.user_id == subject.id)
+    return Held(
+        by_collection,
+        users,
+        sorted(session.scalars(consents)),
+        list(session.scalars(select(ReviewCandidateRow.id).where(or_(*named)))),
+        sorted(
+            session.scalars(select(FaceCropRow.face_id).where(FaceCropRow.face_id.in_(face_ids)))
+        ),
+    )
+
+
+def preview_erasure(
+    services: Services,
+    request: Request,
+    *,
+    user_id: str | None = None,
+    external_image_id: str | None = None,
+    collections: list[str] | None = None,
+) -> Held:
+    """What :func:`erase_subject` would remove now, removing nothing (for a person to check
+    before they erase)."""
+    request.actor.require("erasure:run")
+    subject = Subject.of(user_id, external_image_id, collections)
+    with services.db.read() as session:
+        return held_about(session, subject)
+
+
 def erase_subject(
     services: Services,
     request: Request,
@@ -45,44 +140,12 @@ def erase_subject(
 ) -> dict[str, Any]:
     """Delete everything held about one subject; returns the signed receipt."""
     request.actor.require("erasure:run")
-    if (user_id is None) == (external_image_id is None):
-        raise InvalidParameterError("erase by exactly one of: user id, external image id")
-    subject_kind = "user" if user_id is not None else "external_image"
-    subject = user_id if user_id is not None else external_image_id
-    assert subject is not None
-    if not subject.strip():
-        raise InvalidParameterError("the subject identifier is empty")
+    subject = Subject.of(user_id, external_image_id, collections)
+    subject_kind = subject.kind
     with services.write_lock, services.db.write() as session:
-        faces = select(FaceRow).where(
-            FaceRow.user_id == subject if user_id else FaceRow.external_image_id == subject
-        )
-        if collections:
-            faces = faces.where(FaceRow.collection_id.in_(collections))
-        rows = list(session.scalars(faces))
-        face_ids = [r.face_id for r in rows]
-        by_collection: dict[str, list[str]] = {}
-        for row in rows:
-            by_collection.setdefault(row.collection_id, []).append(row.face_id)
-        users = []
-        if user_id:
-            found = select(UserRow).where(UserRow.user_id == subject)
-            if collections:
-                found = found.where(UserRow.collection_id.in_(collections))
-            users = [(u.collection_id, u.user_id) for u in session.scalars(found)]
-        consents = select(ConsentRow.consent_id).where(
-            ConsentRow.subject_kind == subject_kind, ConsentRow.subject == subject
-        )
-        if collections:
-            consents = consents.where(ConsentRow.collection_id.in_(collections))
-        consent_ids = list(session.scalars(consents))
-        named = [ReviewCandidateRow.face_id.in_(face_ids)]
-        if user_id:
-            named.append(ReviewCandidateRow.user_id == subject)
-        candidates = list(session.scalars(select(ReviewCandidateRow.id).where(or_(*named))))
-        # Deleted with their faces (foreign key); named in the receipt.
-        crops = sorted(
-            session.scalars(select(FaceCropRow.face_id).where(FaceCropRow.face_id.in_(face_ids)))
-        )
+        held = held_about(session, subject)
+        face_ids, by_collection, users = held.face_ids, held.faces, held.users
+        consent_ids, candidates, crops = held.consent_ids, held.review_candidates, held.face_crops
         session.execute(delete(ReviewDecisionRow).where(ReviewDecisionRow.face_id.in_(face_ids)))
         session.execute(delete(ReviewCandidateRow).where(ReviewCandidateRow.id.in_(candidates)))
         session.execute(delete(ConsentRow).where(ConsentRow.consent_id.in_(consent_ids)))
@@ -95,7 +158,7 @@ def erase_subject(
                 )
             )
         erasure_id = str(uuid.uuid4())
-        subject_sha256 = hashlib.sha256(f"{subject_kind}:{subject}".encode()).hexdigest()
+        subject_sha256 = hashlib.sha256(f"{subject_kind}:{subject.id}".encode()).hexdigest()
         event = services.ledger.append(
             session,
             request.event(
@@ -124,7 +187,7 @@ def erase_subject(
         "erased_at": utcnow().isoformat(),
         "requested_by": request.actor.key_id,
         "purpose": request.purpose,
-        "subject": {"kind": subject_kind, "id": subject, "sha256": subject_sha256},
+        "subject": {"kind": subject_kind, "id": subject.id, "sha256": subject_sha256},
         "collections_searched": collections or "all",
         "removed": {
             "faces": {c: sorted(ids) for c, ids in sorted(by_collection.items())},

@@ -50,11 +50,15 @@ def newest_head(services: Services, request: Request) -> SignedHead | None:
 
 
 def ledger_events(
-    services: Services, request: Request, after: int = 0, limit: int | None = None
+    services: Services,
+    request: Request,
+    after: int = 0,
+    limit: int | None = None,
+    only: EventFilter | None = None,
 ) -> Iterator[dict[str, Any]]:
     request.actor.require("ledger:read")
     with services.db.read() as session:
-        yield from export_events(session, after, limit)
+        yield from export_events(session, after, limit, only)
 
 
 def find_events(

@@ -1,0 +1,231 @@
+"""Operator pages (and the admin's view of collections): collections and their faces, enrolment
+by upload, and the search test page."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from faceledger.errors import InvalidParameterError
+from faceledger.service import collections, consent, crops, faces
+from faceledger.service.common import Request as UseRequest
+from faceledger.service.policy import policy_for
+from faceledger.web.console import (
+    checked_form,
+    data_uri,
+    render,
+    required_fields,
+    see_other,
+    services_of,
+    signed_in,
+    use,
+)
+
+router = APIRouter()
+PAGE = 48
+
+
+@router.get("/collections")
+async def collection_list(request: Request) -> Response:
+    session = await signed_in(request)
+    services = services_of(request)
+    me = use(session)
+
+    def load() -> list:
+        page = collections.list_collections(services, me, max_results=500)
+        return [collections.describe_collection(services, me, c.collection_id) for c in page.items]
+
+    return render(request, "collections.html", session, collections=await run_in_threadpool(load))
+
+
+@router.post("/collections")
+async def collection_create(request: Request) -> Response:
+    session = await signed_in(request)
+    form = await checked_form(request, session)
+    keep = {"on": True, "off": False}.get(str(form.get("keep_face_crops")))
+    await run_in_threadpool(
+        partial(
+            collections.create_collection,
+            face_model=str(form.get("face_model") or "") or None,
+            keep_face_crops=keep,
+        ),
+        services_of(request),
+        use(session, form),
+        str(form.get("collection_id") or "").strip(),
+    )
+    return see_other(f"/console/collections/{form.get('collection_id')}")
+
+
+@router.get("/collections/{collection_id}")
+async def collection_page(
+    request: Request, collection_id: str, next_token: str | None = None, show: str = ""
+) -> Response:
+    session = await signed_in(request)
+    services = services_of(request)
+    me = use(session)
+    role = session.actor.role.value
+
+    def load() -> dict:
+        info = collections.describe_collection(services, me, collection_id)
+        values: dict = {"info": info, "crop_count": crops.crop_count(services, collection_id)}
+        if role == "operator":
+            page = faces.list_faces(
+                services, me, collection_id, max_results=PAGE, next_token=next_token or None
+            )
+            values["faces"], values["next_token"] = page.items, page.next_token
+            values["consents"] = consent.list_consents(services, me, collection_id).items
+            if show and info.keep_face_crops and page.items:
+                why = f"looking after collection {collection_id} in the console"
+                seen = crops.view_collection_crops(
+                    services,
+                    UseRequest(session.actor, why),
+                    collection_id,
+                    [f.face_id for f in page.items],
+                )
+                values["crops"] = {k: data_uri(v) for k, v in seen.items()}
+        values["index_form"] = required_fields(policy_for(services, me), "index_faces")
+        return values
+
+    values = await run_in_threadpool(load)
+    return render(request, "collection.html", session, show=bool(show), **values)
+
+
+@router.post("/collections/{collection_id}/face-crops")
+async def collection_crops_switch(request: Request, collection_id: str) -> Response:
+    session = await signed_in(request)
+    form = await checked_form(request, session)
+    await run_in_threadpool(
+        crops.set_keep_face_crops,
+        services_of(request),
+        use(session, form),
+        collection_id,
+        form.get("keep_face_crops") == "on",
+    )
+    return see_other(f"/console/collections/{collection_id}")
+
+
+@router.post("/collections/{collection_id}/enrol")
+async def enrol(request: Request, collection_id: str) -> Response:
+    session = await signed_in(request)
+    services = services_of(request)
+    form = await checked_form(request, session)
+    image = await _image(form, "image")
+    external_id = str(form.get("external_image_id") or "").strip() or None
+    result = await run_in_threadpool(
+        partial(
+            faces.index_faces,
+            external_image_id=external_id,
+            max_faces=_int(form.get("max_faces")),
+        ),
+        services,
+        use(session, form),
+        collection_id,
+        image,
+    )
+    boxes = [("kept", f.detail.box, "indexed") for f in result.indexed] + [
+        ("dropped", u.face.box, ", ".join(u.reasons)) for u in result.unindexed
+    ]
+    return render(
+        request,
+        "enrolled.html",
+        session,
+        collection_id=collection_id,
+        result=result,
+        picture=_photo(image, result.image_width, result.image_height, boxes),
+    )
+
+
+@router.get("/search")
+async def search_page(request: Request) -> Response:
+    session = await signed_in(request)
+    services = services_of(request)
+    me = use(session)
+
+    def load() -> dict:
+        page = collections.list_collections(services, me, max_results=500)
+        return {
+            "collections": page.items,
+            "fields": required_fields(policy_for(services, me), "search_faces_by_image"),
+        }
+
+    return render(request, "search.html", session, **await run_in_threadpool(load))
+
+
+@router.post("/search")
+async def search(request: Request) -> Response:
+    session = await signed_in(request)
+    services = services_of(request)
+    form = await checked_form(request, session)
+    image = await _image(form, "image")
+    collection_id = str(form.get("collection_id") or "")
+    threshold = _float(form.get("threshold"), 80.0)
+    me = use(session, form)
+    result = await run_in_threadpool(
+        partial(
+            faces.search_faces_by_image,
+            threshold=threshold,
+            max_faces=_int(form.get("max_faces")) or 10,
+        ),
+        services,
+        me,
+        collection_id,
+        image,
+    )
+    page = await run_in_threadpool(
+        partial(collections.list_collections, max_results=500), services, me
+    )
+    searched = result.searched_face
+    boxes = [("searched", searched.box, "searched face")] if searched else []
+    return render(
+        request,
+        "search.html",
+        session,
+        collections=page.items,
+        fields=required_fields(policy_for(services, me), "search_faces_by_image"),
+        chosen=collection_id,
+        result=result,
+        picture=_photo(image, result.image_width or 0, result.image_height or 0, boxes),
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+async def _image(form, name: str) -> bytes:  # type: ignore[no-untyped-def]
+    part = form.get(name)
+    if not isinstance(part, UploadFile):
+        raise InvalidParameterError("choose an image file to upload")
+    data = await part.read()
+    if not data:
+        raise InvalidParameterError("the uploaded file is empty")
+    return data
+
+
+def _int(value: object) -> int | None:
+    text = str(value or "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise InvalidParameterError(f"{text[:20]!r} is not a whole number")
+    return int(text)
+
+
+def _float(value: object, default: float) -> float:
+    text = str(value or "").strip()
+    try:
+        return float(text) if text else default
+    except ValueError:
+        raise InvalidParameterError(f"{text[:20]!r} is not a number") from None
+
+
+MIME = {b"\xff\xd8": "image/jpeg", b"\x89P": "image/png", b"GI": "image/gif", b"BM": "image/bmp"}
+
+
+def _photo(image: bytes, width: int, height: int, boxes: list) -> dict:
+    """The uploaded photo, sent back inline (it is not kept), with faces drawn on it."""
+    mime = MIME.get(image[:2], "image/webp" if image[8:12] == b"WEBP" else "image/jpeg")
+    return {"src": data_uri(image, mime), "width": width, "height": height, "boxes": boxes}

@@ -1,0 +1,268 @@
+"""The console in a real browser (Playwright driving Debian's chromium) against a real server on
+a loopback port: every role does its core task end to end, and every request the pages make is
+recorded and must stay on that server.
+
+Screenshots of the main pages go to a temporary folder, or to docs/screenshots/ when
+FACELEDGER_SCREENSHOTS=1 (``make screenshots``), from where the README shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import lfw_image
+from tests.security.server_process import ServerProcess
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
+)
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[2]
+CASE = {"purpose": "robbery inquiry 12", "case": "CASE-2026-77"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path_factory.mktemp("console")).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    if os.environ.get("FACELEDGER_SCREENSHOTS") == "1":
+        folder = REPO / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
+
+
+class Person:
+    """One browser context signed in with one key; every request its pages make is kept."""
+
+    def __init__(self, browser, server: ServerProcess, token: str) -> None:  # type: ignore[no-untyped-def]
+        self.server = server
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.requests: list[str] = []
+        self.context.on("request", lambda request: self.requests.append(request.url))
+        self.page = self.context.new_page()
+        self.page.goto(server.url + "/")  # the front door leads to the console's sign-in
+        assert self.page.url.endswith("/console/login")
+        self.page.get_by_label("API key").fill(token)
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
+        assert self.page.url.endswith("/console"), self.page.content()[:2000]
+
+    def go(self, path: str) -> object:
+        self.page.goto(self.server.url + path)
+        return self.page
+
+    def shot(self, folder: Path, name: str) -> None:
+        self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    def off_host(self) -> list[str]:
+        return [
+            url
+            for url in self.requests
+            if not url.startswith(self.server.url + "/") and not url.startswith("data:")
+        ]
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _admin_token(server: ServerProcess) -> str:
+    return (server.data_dir / "admin-key.txt").read_text().strip()
+
+
+def _issue(admin: Person, name: str, role: str, policy: str) -> str:
+    page = admin.go("/console/keys")
+    page.get_by_label("Who or what holds it").fill(name)
+    page.get_by_label("Role").select_option(role)
+    page.get_by_label("Use policy").select_option(policy)
+    page.get_by_role("button", name="Issue", exact=True).click()
+    return page.locator("#token").inner_text().strip()
+
+
+def _crops(server: ServerProcess) -> int:
+    with sqlite3.connect(server.data_dir / "faceledger.db") as db:
+        return db.execute("SELECT count(*) FROM face_crops").fetchone()[0]
+
+
+def test_every_role_does_its_core_task_in_the_browser(server, browser, shots) -> None:
+    people: list[Person] = []
+    try:
+        _walk_through(server, browser, shots, people)
+        for person in people:
+            assert person.off_host() == [], person.off_host()
+    finally:
+        for person in people:
+            person.close()
+
+
+def _walk_through(server, browser, shots: Path, people: list[Person]) -> None:  # type: ignore[no-untyped-def]
+    # -- admin: a collection that keeps crops, and keys for the others ---------------------
+    admin = Person(browser, server, _admin_token(server))
+    people.append(admin)
+    page = admin.go("/console/collections")
+    page.get_by_label("Collection id").fill("case-files")
+    page.get_by_label("Keep a review crop of each face").select_option("on")
+    page.get_by_role("button", name="Create", exact=True).click()
+    assert "kept (encrypted" in page.content()
+    tokens = {
+        "operator": _issue(admin, "detective", "operator", "investigative-lead"),
+        "reviewer1": _issue(admin, "reviewer one", "reviewer", "investigative-lead"),
+        "reviewer2": _issue(admin, "reviewer two", "reviewer", "investigative-lead"),
+        "auditor": _issue(admin, "auditor", "auditor", "photo-library"),
+    }
+    admin.shot(shots, "admin-keys")
+    admin.go("/console/policies")
+    admin.shot(shots, "admin-policies")
+
+    # -- operator: enrol two people and search under the investigative policy ---------------
+    operator = Person(browser, server, tokens["operator"])
+    people.append(operator)
+    assert "investigative-lead" in operator.page.content()
+    for person, external_id in (("George_W_Bush", "subject-gwb"), ("Colin_Powell", "subject-cp")):
+        page = operator.go("/console/collections/case-files")
+        # The form asks for what the policy requires, marked required.
+        assert page.get_by_label("Case or reference number (your policy requires it)").is_visible()
+        page.get_by_label("Photo").set_input_files(str(lfw_image(person, 1)))
+        page.get_by_label("External image id").fill(external_id)
+        _state_why(page)
+        page.get_by_role("button", name="Enrol", exact=True).click()
+        assert "1 face(s) indexed" in page.content(), page.content()[:3000]
+    operator.shot(shots, "operator-enrolled")
+    assert _crops(server) == 2
+    page = operator.go("/console/search")
+    page.get_by_label("Collection").select_option("case-files")
+    page.get_by_label("Photo (its largest face is searched)").set_input_files(
+        str(lfw_image("George_W_Bush", 2))
+    )
+    page.get_by_label("Similarity threshold").fill("99")
+    _state_why(page)
+    page.get_by_role("button", name="Search", exact=True).click()
+    content = page.content()
+    assert "candidates, not identifications" in content and "subject-gwb" in content
+    assert "unconfirmed" in content and "subject-cp" not in content
+    operator.shot(shots, "operator-search")
+    task_url = page.get_by_role("link", name="Follow the task").get_attribute("href")
+    assert task_url and task_url.startswith("/console/review/")
+
+    # -- two reviewers confirm, blind, with the faces side by side --------------------------
+    for number, name in ((1, "reviewer1"), (2, "reviewer2")):
+        reviewer = Person(browser, server, tokens[name])
+        people.append(reviewer)
+        page = reviewer.go("/console/review")
+        assert task_url in page.content()
+        page = reviewer.go(task_url)
+        images = page.locator(".pair img")
+        assert images.count() == 2  # the searched face and the candidate
+        for i in range(2):
+            assert images.nth(i).evaluate("img => img.naturalWidth") == 150
+        assert "others' decisions are hidden" in page.content()
+        if number == 1:
+            reviewer.shot(shots, "reviewer-task")
+        page.keyboard.press("c")  # the shortcut picks "confirm" and moves to the reason
+        page.keyboard.type("same person: hairline, ears, nose; no contrary detail")
+        page.get_by_role("button", name="Record decision", exact=True).click()
+        assert "You confirmed" in page.content()
+        if number == 2:
+            assert "status-confirmed" in page.content()
+
+    # -- the requester sees the outcome and is refused a decision -------------------------------
+    page = operator.go(task_url)
+    assert "You ran this search, so you cannot review its results" in page.content()
+    assert page.locator(".pair img").count() == 0  # faces are for reviewers
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    refused = operator.context.request.post(
+        server.url + task_url + "/decide",
+        form={"csrf": csrf, "face_id": "x", "decision": "confirm", "reason": "my own lead"},
+        headers={"Origin": server.url},
+    )
+    assert refused.status == 403
+    # A form posted without its CSRF token, or from another site, is refused.
+    for form, origin in (({"decision": "confirm"}, server.url), ({"csrf": csrf}, "http://evil")):
+        forged = operator.context.request.post(
+            server.url + "/console/collections/case-files/enrol",
+            form=form,
+            headers={"Origin": origin},
+        )
+        assert forged.status == 403, forged.text()
+
+    # -- the auditor sees those events and verifies the ledger -----------------------------
+    auditor = Person(browser, server, tokens["auditor"])
+    people.append(auditor)
+    page = auditor.go("/console/ledger?operation=ReviewDecision")
+    assert page.locator("tbody tr").count() == 2
+    page = auditor.go("/console/ledger?operation=ViewFaceCrops")
+    # Every look at the faces: the first reviewer's before and after deciding, the second's
+    # before (the task closed with that decision, and closed tasks show no faces).
+    assert page.locator("tbody tr").count() == 3
+    page = auditor.go("/console/ledger?after=-1")
+    auditor.shot(shots, "auditor-ledger")
+    page.get_by_role("button", name="Verify the whole ledger", exact=True).click()
+    assert "Verified." in page.content()
+    auditor.shot(shots, "auditor-verified")
+    page = auditor.go("/console/ledger?outcome=refused")
+    assert "ReviewDecision" in page.content() or "POST /console" in page.content()
+
+    # -- the admin erases a subject; the crops go with the faces ------------------------------
+    page = admin.go("/console/erasure")
+    page.get_by_label("Identifier").fill("subject-gwb")
+    page.get_by_label("Why (recorded; e.g. the request's reference)").fill("request ER-5")
+    page.get_by_role("button", name="Preview", exact=True).click()
+    assert re.search(r"Face crops</dt><dd>1<", page.content())
+    admin.shot(shots, "admin-erasure-preview")
+    page.get_by_role("button", name="Erase now", exact=True).click()
+    receipt = page.locator("#receipt").inner_text()
+    assert '"face_crops": [' in receipt and "subject-gwb" in receipt
+    assert _crops(server) == 1  # Powell's is left
+
+    # -- signing out ends the session ----------------------------------------------------------
+    admin.page.get_by_role("button", name="Sign out", exact=True).click()
+    assert admin.page.url.endswith("/console/login")
+    admin.go("/console/keys")
+    assert admin.page.url.endswith("/console/login")
+
+
+def _state_why(page) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_label("Purpose (your policy requires it)").fill(CASE["purpose"])
+    page.get_by_label("Case or reference number (your policy requires it)").fill(CASE["case"])
+    page.get_by_label("Legal basis (your policy requires it)").select_option("warrant")
+
+
+def test_docs_are_served_without_a_cdn(server, browser) -> None:
+    context = browser.new_context()
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    page = context.new_page()
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info", timeout=30_000)  # Swagger UI rendered
+    assert "faceledger" in page.inner_text(".swagger-ui .info")
+    assert [u for u in requests if not u.startswith(server.url)] == []
+    context.close()
