@@ -184,7 +184,7 @@ class RequestGuard:
         # Video uploads stream to disk under their own limit; every other body is small.
         limit = (
             services.settings.max_video_bytes
-            if scope.get("path") == "/v1/videos"
+            if scope.get("path") in VIDEO_UPLOADS
             else services.settings.max_request_bytes
         )
         declared = _content_length(scope)
@@ -209,6 +209,10 @@ class RequestGuard:
             )
             return
         await self.app(scope, _counting(receive, limit), send)
+
+
+# Routes whose body is a video, bounded by the video size limit instead of the request limit.
+VIDEO_UPLOADS = frozenset({"/v1/videos", "/console/video"})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -45,7 +45,7 @@ from faceledger.service.results import (
     UnindexedFace,
 )
 from faceledger.store.schema import FaceRow
-from faceledger.vision import Face, FaceEngine, QualityLevel, gate_reasons
+from faceledger.vision import Box, Face, FaceEngine, QualityLevel, gate_reasons
 
 EXTERNAL_IMAGE_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
 DEFAULT_THRESHOLD = 80.0
@@ -246,8 +246,11 @@ def search_faces_by_image(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     max_faces: int = 100,
+    face_box: Box | None = None,
 ) -> SearchResult:
-    """Faces of the collection like the largest face in the image."""
+    """Faces of the collection like the largest face in the image, or like the face at
+    ``face_box`` (pixels) when given: a person picking one face of a group photo. The result
+    lists every face found, so a caller can offer the others."""
     requested = threshold
     decision = _search_allowed(
         services, request, "search_faces_by_image", collection_id, threshold, max_faces
@@ -258,7 +261,8 @@ def search_faces_by_image(
     engine = services.engine_for(collection.face_model_version)
     with services.gate.slot():
         image = read_image(services, image_bytes)
-        probe = _largest_face(services, image, "the image", engine)
+        found = analyze(services, image, engine)
+        probe = _chosen_face(found, face_box)
         # Kept only with the review task the search opens, for its reviewers to see.
         probe_crop = (
             crop_jpeg(image, probe)
@@ -286,6 +290,7 @@ def search_faces_by_image(
         image_height=image.height,
         face_model_version=engine.model_version,
         governance=governance,
+        faces_in_image=[DetectedFace.of(f) for f in found],
     )
 
 
@@ -428,6 +433,18 @@ def _largest_face(
     if not faces:
         raise NoFaceDetected(f"no face was found in {where}")
     return faces[0]
+
+
+def _chosen_face(faces: list[Face], near: Box | None) -> Face:
+    """The largest face, or the face whose box overlaps ``near`` most (at least half)."""
+    if not faces:
+        raise NoFaceDetected("no face was found in the image")
+    if near is None:
+        return faces[0]
+    best = max(faces, key=lambda f: f.box.iou(near))
+    if best.box.iou(near) < 0.5:
+        raise NoFaceDetected("no face was found where the face to search was marked")
+    return best
 
 
 def _search_allowed(

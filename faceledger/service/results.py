@@ -129,6 +129,7 @@ class SearchResult:
     image_height: int | None = None
     face_model_version: str = ""
     governance: Governance | None = None
+    faces_in_image: list[DetectedFace] = field(default_factory=list)  # by image: all found
 
 
 @dataclass(frozen=True)

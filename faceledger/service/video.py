@@ -228,6 +228,35 @@ def get_job(
     return JobPage(job, results, encode_token(str(offset + max_results)) if more else None)
 
 
+def list_jobs(services: Services, request: Request, max_results: int = 50) -> list[VideoJobRow]:
+    """The caller's jobs (every job for the local CLI), newest first."""
+    request.actor.require("faces:read")
+    query = select(VideoJobRow).order_by(VideoJobRow.created_at.desc()).limit(max_results)
+    if request.actor.role is not Role.LOCAL:
+        query = query.where(VideoJobRow.requester_key_id == request.actor.key_id)
+    with services.db.read() as session:
+        return list(session.scalars(query))
+
+
+def people_seen(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results by person: when each was seen (first, last, sightings) and their candidates."""
+    people: dict[int, dict[str, Any]] = {}
+    for result in results:
+        person = people.setdefault(
+            result["person_index"],
+            {
+                "index": result["person_index"],
+                "first_ms": result["timestamp_ms"],
+                "last_ms": result["timestamp_ms"],
+                "sightings": 0,
+                "matches": result.get("matches", []),
+            },
+        )
+        person["last_ms"] = max(person["last_ms"], result["timestamp_ms"])
+        person["sightings"] += 1
+    return sorted(people.values(), key=lambda p: p["first_ms"])
+
+
 def cancel_job(services: Services, request: Request, job_id: str) -> None:
     with services.write_lock, services.db.write() as session:
         job = _job(session, request, job_id)

@@ -96,6 +96,7 @@ async def save_policy(request: Request) -> Response:
 @router.get("/erasure")
 async def erasure_page(request: Request) -> Response:
     session = await signed_in(request)
+    session.actor.require("erasure:run")
     return render(request, "erasure.html", session)
 
 

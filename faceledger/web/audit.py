@@ -135,6 +135,7 @@ async def verify(request: Request) -> Response:
 @router.get("/reports")
 async def reports_page(request: Request) -> Response:
     session = await signed_in(request)
+    session.actor.require("reports:read")
     today = dt.datetime.now(dt.UTC).date()
     return render(
         request,

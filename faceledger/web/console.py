@@ -23,9 +23,8 @@ from starlette.datastructures import FormData
 from faceledger import __version__
 from faceledger.api.guard import client_address
 from faceledger.errors import AuthenticationError, FaceledgerError, PermissionDeniedError
-from faceledger.governance.policies import Policy
 from faceledger.service import sessions
-from faceledger.service.auth import Actor
+from faceledger.service.auth import PERMISSIONS, Actor
 from faceledger.service.common import Request as UseRequest
 from faceledger.service.context import Services
 from faceledger.service.policy import policy_for
@@ -77,11 +76,13 @@ def use(session: ConsoleSession, form: FormData | None = None) -> UseRequest:
     return UseRequest(session.actor, fields["purpose"], fields["case"], fields["legal_basis"])
 
 
-async def checked_form(request: Request, session: ConsoleSession) -> FormData:
+async def checked_form(
+    request: Request, session: ConsoleSession, max_part_size: int | None = None
+) -> FormData:
     """The POST's form, refused unless it carries this session's CSRF token and comes from a
     page of this server (a browser sends Origin with every POST)."""
     _same_origin(request)
-    limit = services_of(request).settings.max_request_bytes
+    limit = max_part_size or services_of(request).settings.max_request_bytes
     form = await request.form(max_part_size=limit)
     sent = str(form.get("csrf") or "")
     if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
@@ -123,11 +124,22 @@ def see_other(url: str) -> RedirectResponse:
     return response
 
 
-def required_fields(policy: Policy, operation: str) -> dict[str, Any]:
-    """What a form must ask for the policy to allow ``operation``: no three tries to learn it."""
+# The permission each governed use needs besides the policy's leave.
+NEEDS = {
+    "index_faces": "faces:write",
+    "search_faces_by_image": "faces:search",
+    "search_video": "faces:search",
+    "compare_faces": "faces:compare",
+}
+
+
+def required_fields(services: Services, me: UseRequest, operation: str) -> dict[str, Any]:
+    """What a form must ask for the caller's policy to allow ``operation``: no three tries to
+    learn it. ``allowed``: whether the key's role and policy allow it at all."""
+    policy, actor = policy_for(services, me), me.actor
     return {
         "operation": operation,
-        "allowed": operation in policy.operations,
+        "allowed": operation in policy.operations and NEEDS[operation] in PERMISSIONS[actor.role],
         "purpose": policy.require_purpose,
         "case": policy.require_case,
         "legal_basis": policy.require_legal_basis,
@@ -212,9 +224,9 @@ def error_page(request: Request, error: FaceledgerError, status: int) -> Respons
 
 def install(app: FastAPI) -> None:
     """Mount the console, its static files, and Swagger UI's files served locally."""
-    from faceledger.web import admin, audit, operator, review  # their routes join the router
+    from faceledger.web import admin, audit, operator, review, video  # routes join the router
 
-    for module in (operator, review, audit, admin):
+    for module in (operator, video, review, audit, admin):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

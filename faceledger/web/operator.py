@@ -10,10 +10,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from faceledger.api.payload import decode_base64, encode_base64
 from faceledger.errors import InvalidParameterError
 from faceledger.service import collections, consent, crops, faces
 from faceledger.service.common import Request as UseRequest
-from faceledger.service.policy import policy_for
+from faceledger.vision import Box
 from faceledger.web.console import (
     checked_form,
     data_uri,
@@ -87,7 +88,7 @@ async def collection_page(
                     [f.face_id for f in page.items],
                 )
                 values["crops"] = {k: data_uri(v) for k, v in seen.items()}
-        values["index_form"] = required_fields(policy_for(services, me), "index_faces")
+        values["index_form"] = required_fields(services, me, "index_faces")
         return values
 
     values = await run_in_threadpool(load)
@@ -149,7 +150,7 @@ async def search_page(request: Request) -> Response:
         page = collections.list_collections(services, me, max_results=500)
         return {
             "collections": page.items,
-            "fields": required_fields(policy_for(services, me), "search_faces_by_image"),
+            "fields": required_fields(services, me, "search_faces_by_image"),
         }
 
     return render(request, "search.html", session, **await run_in_threadpool(load))
@@ -160,7 +161,9 @@ async def search(request: Request) -> Response:
     session = await signed_in(request)
     services = services_of(request)
     form = await checked_form(request, session)
-    image = await _image(form, "image")
+    # A second search on the same photo (another face picked) sends the photo back inline.
+    inline = str(form.get("image_b64") or "")
+    image = decode_base64(inline, "image") if inline else await _image(form, "image")
     collection_id = str(form.get("collection_id") or "")
     threshold = _float(form.get("threshold"), 80.0)
     me = use(session, form)
@@ -169,6 +172,7 @@ async def search(request: Request) -> Response:
             faces.search_faces_by_image,
             threshold=threshold,
             max_faces=_int(form.get("max_faces")) or 10,
+            face_box=_box(form),
         ),
         services,
         me,
@@ -179,16 +183,22 @@ async def search(request: Request) -> Response:
         partial(collections.list_collections, max_results=500), services, me
     )
     searched = result.searched_face
-    boxes = [("searched", searched.box, "searched face")] if searched else []
+    others = [f for f in result.faces_in_image if searched is None or f.box != searched.box]
+    boxes = [("other", f.box, f"face {n}") for n, f in enumerate(others, 1)]
+    boxes += [("searched", searched.box, "searched face")] if searched else []
     return render(
         request,
         "search.html",
         session,
         collections=page.items,
-        fields=required_fields(policy_for(services, me), "search_faces_by_image"),
+        fields=required_fields(services, me, "search_faces_by_image"),
         chosen=collection_id,
         result=result,
         picture=_photo(image, result.image_width or 0, result.image_height or 0, boxes),
+        others=others,
+        image_b64=encode_base64(image),
+        stated={k: form.get(k) or "" for k in ("purpose", "case", "legal_basis")},
+        threshold=threshold,
     )
 
 
@@ -203,6 +213,17 @@ async def _image(form, name: str) -> bytes:  # type: ignore[no-untyped-def]
     if not data:
         raise InvalidParameterError("the uploaded file is empty")
     return data
+
+
+def _box(form) -> Box | None:  # type: ignore[no-untyped-def]
+    """The face picked on the photo (its box in pixels), when one was."""
+    values = [form.get(f"face_{k}") for k in ("left", "top", "width", "height")]
+    if not any(values):
+        return None
+    left, top, width, height = (_float(v, -1.0) for v in values)
+    if min(left, top) < 0 or min(width, height) <= 0:
+        raise InvalidParameterError("the picked face's box is not a box")
+    return Box(left, top, width, height)
 
 
 def _int(value: object) -> int | None:
@@ -229,3 +250,34 @@ def _photo(image: bytes, width: int, height: int, boxes: list) -> dict:
     """The uploaded photo, sent back inline (it is not kept), with faces drawn on it."""
     mime = MIME.get(image[:2], "image/webp" if image[8:12] == b"WEBP" else "image/jpeg")
     return {"src": data_uri(image, mime), "width": width, "height": height, "boxes": boxes}
+
+
+@router.get("/compare")
+async def compare_page(request: Request) -> Response:
+    session = await signed_in(request)
+    fields = required_fields(services_of(request), use(session), "compare_faces")
+    return render(request, "compare.html", session, fields=fields)
+
+
+@router.post("/compare")
+async def compare(request: Request) -> Response:
+    session = await signed_in(request)
+    services = services_of(request)
+    form = await checked_form(request, session)
+    source, target = await _image(form, "source"), await _image(form, "target")
+    threshold = _float(form.get("threshold"), 80.0)
+    me = use(session, form)
+    result = await run_in_threadpool(
+        partial(faces.compare_faces, threshold=threshold), services, me, source, target
+    )
+    target_boxes = [("searched", c.face.box, "similar") for c in result.matches]
+    target_boxes += [("dropped", c.face.box, "below threshold") for c in result.unmatched]
+    return render(
+        request,
+        "compare.html",
+        session,
+        fields=required_fields(services, me, "compare_faces"),
+        result=result,
+        source=_photo(source, *result.source_size, [("searched", result.source_face.box, "")]),
+        target=_photo(target, *result.target_size, target_boxes),
+    )

@@ -4,12 +4,16 @@ that need them, every showing on the ledger, rate-limited, and gone with their f
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import sqlite3
 
 import pytest
 from PIL import Image
 
+from faceledger.service import retention
+from faceledger.service.auth import Actor, Role
+from faceledger.service.common import Request
 from tests.api.conftest import Api, lfw_image, open_api
 
 PEOPLE = ("George_W_Bush", "Colin_Powell")
@@ -135,7 +139,7 @@ def test_crops_go_with_their_face_and_are_named_in_the_erasure_receipt(served) -
 
 
 def test_reviewers_see_the_probe_and_candidates_of_open_tasks_only(served) -> None:
-    api, _, data_dir = served
+    api, services, data_dir = served
     _collection(api, "leads", True)
     investigator = api.key("operator", policy="investigative-lead")
     with lfw_image("George_W_Bush", 1).open("rb") as handle:
@@ -180,6 +184,17 @@ def test_reviewers_see_the_probe_and_candidates_of_open_tasks_only(served) -> No
     with sqlite3.connect(data_dir / "faceledger.db") as db:
         kept = db.execute("SELECT sealed FROM review_probe_crops WHERE task_id = ?", (task_id,))
         assert b"JFIF" not in kept.fetchone()[0]
+
+    # The probe's crop goes when the task's records expire (the policy keeps them 3 years);
+    # the enrolled face, which that policy keeps, keeps its crop.
+    system = Request(Actor("system:retention", Role.LOCAL))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3 * 365 + 2)
+    run = retention.run_retention(services, system, later)
+    assert task_id in run.deleted_review_tasks
+    with sqlite3.connect(data_dir / "faceledger.db") as db:
+        probes = db.execute("SELECT count(*) FROM review_probe_crops WHERE task_id = ?", (task_id,))
+        assert probes.fetchone()[0] == 0
+    assert _sealed(data_dir, face_id)
 
 
 def test_views_beyond_the_allowance_are_refused_and_recorded(served) -> None:

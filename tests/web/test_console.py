@@ -15,9 +15,11 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.api.conftest import lfw_image
+from tests.api.conftest import TEST_POLICY, lfw_image
+from tests.conftest import SAMPLES, require
 from tests.security.server_process import ServerProcess
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -79,9 +81,11 @@ class Person:
 
     def go(self, path: str) -> object:
         self.page.goto(self.server.url + path)
+        assert_accessible(self.page)
         return self.page
 
     def shot(self, folder: Path, name: str) -> None:
+        assert_accessible(self.page)
         self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
     def off_host(self) -> list[str]:
@@ -93,6 +97,36 @@ class Person:
 
     def close(self) -> None:
         self.context.close()
+
+
+# What a screen reader or keyboard user needs of every page: one main heading, a name for every
+# control and image, and nothing that takes focus out of the document's order.
+ACCESSIBILITY_PROBLEMS = """() => {
+  const problems = [];
+  if (document.querySelectorAll("h1").length !== 1) problems.push("not exactly one h1");
+  if (!document.documentElement.lang) problems.push("no lang");
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden" || el.type === "submit") continue;
+    const named = (el.labels && el.labels.length) || el.getAttribute("aria-label");
+    if (!named) problems.push("unlabelled " + el.outerHTML.slice(0, 80));
+  }
+  for (const img of document.querySelectorAll("img")) {
+    if (!img.getAttribute("alt")) problems.push("image without alt");
+  }
+  for (const button of document.querySelectorAll("button")) {
+    const named = button.textContent.trim() || button.getAttribute("aria-label");
+    if (!named) problems.push("blank button");
+  }
+  for (const el of document.querySelectorAll("[tabindex]")) {
+    if (Number(el.getAttribute("tabindex")) > 0) problems.push("positive tabindex");
+  }
+  return problems;
+}"""
+
+
+def assert_accessible(page) -> None:  # type: ignore[no-untyped-def]
+    problems = page.evaluate(ACCESSIBILITY_PROBLEMS)
+    assert problems == [], (page.url, problems)
 
 
 def _admin_token(server: ServerProcess) -> str:
@@ -266,3 +300,72 @@ def test_docs_are_served_without_a_cdn(server, browser) -> None:
     assert "faceledger" in page.inner_text(".swagger-ui .info")
     assert [u for u in requests if not u.startswith(server.url)] == []
     context.close()
+
+
+def test_an_operator_picks_a_face_compares_and_follows_a_video_job(server, browser, shots) -> None:
+    examples = require(SAMPLES / "examples")
+    clip = require(SAMPLES.parents[1] / "videos" / "short_hamilton_clip.mp4")
+    admin = {"Authorization": "Bearer " + _admin_token(server)}
+    with httpx.Client(base_url=server.url, headers=admin, timeout=60) as api:
+        assert api.post("/v1/policies", json=TEST_POLICY).status_code in (201, 409)
+        assert api.post("/v1/collections", json={"collection_id": "family"}).status_code == 201
+        key = api.post(
+            "/v1/keys", json={"role": "operator", "name": "family album", "policy": "test-open"}
+        )
+    operator = Person(browser, server, key.json()["token"])
+    try:
+        for name in ("biden", "obama"):
+            page = operator.go("/console/collections/family")
+            page.get_by_label("Photo").set_input_files(str(examples / f"{name}.jpg"))
+            page.get_by_label("External image id").fill(name)
+            page.get_by_role("button", name="Enrol", exact=True).click()
+            assert "1 face(s) indexed" in page.content()
+
+        page = operator.go("/console/search")
+        page.get_by_label("Collection").select_option("family")
+        page.get_by_label("Photo (its largest face is searched)").set_input_files(
+            str(examples / "two_people.jpg")
+        )
+        page.get_by_label("Similarity threshold").fill("80")
+        page.get_by_role("button", name="Search", exact=True).click()
+        first = _candidates(page)
+        assert len(first) == 1 and page.locator("rect.box.other").count() == 1
+        page.get_by_role("button", name="Search with face 1", exact=True).click()
+        second = _candidates(page)
+        assert len(second) == 1 and first != second and first | second == {"biden", "obama"}
+        operator.shot(shots, "operator-picked-face")
+
+        page = operator.go("/console/compare")
+        page.get_by_label("Source photo (its largest face)").set_input_files(
+            str(examples / "obama.jpg")
+        )
+        page.get_by_label("Target photo (every face in it)").set_input_files(
+            str(examples / "two_people.jpg")
+        )
+        page.get_by_role("button", name="Compare", exact=True).click()
+        rows = page.locator("tbody tr")
+        assert rows.count() == 2
+        assert [rows.nth(i).locator("td").last.inner_text() for i in range(2)] == [
+            "similar",
+            "below",
+        ]
+
+        page = operator.go("/console/video")
+        page.get_by_label("Video file (MP4, MOV, MKV, WebM, AVI, GIF)").set_input_files(str(clip))
+        page.get_by_role("button", name="Upload and start", exact=True).click()
+        assert "/console/video/" in page.url
+        page.wait_for_function(
+            "() => /SUCCEEDED|FAILED/.test(document.querySelector('dl.facts dd').innerText)",
+            timeout=240_000,
+        )
+        assert "SUCCEEDED" in page.locator("dl.facts dd").first.inner_text()
+        assert page.locator("tbody tr td").first.inner_text().startswith("#")
+        operator.shot(shots, "operator-video-job")
+        assert operator.off_host() == []
+    finally:
+        operator.close()
+
+
+def _candidates(page) -> set[str]:  # type: ignore[no-untyped-def]
+    cells = page.locator("tbody tr td strong")
+    return {cells.nth(i).inner_text() for i in range(cells.count())}
