@@ -267,6 +267,7 @@ class CollectionOut(Out):
     face_model_version: str
     created_at: dt.datetime
     keep_face_crops: bool
+    retention_days: int | None
 
 
 class CollectionListOut(BaseModel):

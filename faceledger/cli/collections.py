@@ -13,6 +13,7 @@ from rich.table import Table
 from faceledger.cli.common import (
     err_console,
     exit_code_for,
+    fail,
     id_column,
     lazy_module,
     out_console,
@@ -29,10 +30,11 @@ from faceledger.cli.local import (
     PurposeOpt,
     local_services,
 )
-from faceledger.errors import FaceledgerError
+from faceledger.errors import FaceledgerError, InvalidParameterError
 from faceledger.vision import QualityLevel
 
 collection_cases = lazy_module("faceledger.service.collections")
+crop_cases = lazy_module("faceledger.service.crops")
 face_cases = lazy_module("faceledger.service.faces")
 user_cases = lazy_module("faceledger.service.users")
 
@@ -53,13 +55,40 @@ def create(
             "(default: FACELEDGER_FACE_MODEL, sface)."
         ),
     ] = None,
+    keep_crops: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-crops/--no-keep-crops",
+            help="Keep an encrypted crop of each face for human review (default: "
+            "FACELEDGER_KEEP_FACE_CROPS; auto keeps them where a review policy is in use).",
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     with local_services(data_dir) as (services, request), reported_errors():
         info = collection_cases.create_collection(
-            services, request, collection_id, face_model=model
+            services, request, collection_id, face_model=model, keep_face_crops=keep_crops
         )
-    out_console.print(f"created collection {collection_id} (model {info.face_model_version})")
+    crops = "keeps review crops" if info.keep_face_crops else "keeps no crops"
+    out_console.print(
+        f"created collection {collection_id} (model {info.face_model_version}; {crops})"
+    )
+
+
+@collections_app.command("crops")
+def crops_switch(
+    collection_id: str,
+    keep: Annotated[str, typer.Argument(help="on (faces indexed from now) or off (deletes all)")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Keep review crops for a collection's faces from now on, or stop and delete them all."""
+    if keep not in ("on", "off"):
+        raise fail(InvalidParameterError("say on or off"))
+    with local_services(data_dir) as (services, request), reported_errors():
+        deleted = crop_cases.set_keep_face_crops(services, request, collection_id, keep == "on")
+    out_console.print(
+        f"{collection_id}: review crops {keep}" + (f"; deleted {deleted}" if keep == "off" else "")
+    )
 
 
 @collections_app.command("list")

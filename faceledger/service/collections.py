@@ -78,6 +78,7 @@ def describe_collection(services: Services, request: Request, collection_id: str
             row.face_model_version,
             row.created_at,
             row.keep_face_crops,
+            row.retention_days,
         )
 
 

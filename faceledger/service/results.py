@@ -25,6 +25,7 @@ class CollectionInfo:
     face_model_version: str
     created_at: dt.datetime
     keep_face_crops: bool = False
+    retention_days: int | None = None  # None: the enrolling policy's rule
 
 
 @dataclass(frozen=True)

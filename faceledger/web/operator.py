@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from faceledger.api.payload import decode_base64, encode_base64
 from faceledger.errors import InvalidParameterError
-from faceledger.service import collections, consent, crops, faces
+from faceledger.service import collections, consent, crops, faces, retention
 from faceledger.service.common import Request as UseRequest
 from faceledger.vision import Box
 from faceledger.web.console import (
@@ -33,14 +33,14 @@ PAGE = 48
 @router.get("/collections")
 async def collection_list(request: Request) -> Response:
     session = await signed_in(request)
-    services = services_of(request)
-    me = use(session)
+    found = await run_in_threadpool(_collections, request, session)
+    return render(request, "collections.html", session, collections=found)
 
-    def load() -> list:
-        page = collections.list_collections(services, me, max_results=500)
-        return [collections.describe_collection(services, me, c.collection_id) for c in page.items]
 
-    return render(request, "collections.html", session, collections=await run_in_threadpool(load))
+def _collections(request: Request, session) -> list:  # type: ignore[no-untyped-def]
+    services, me = services_of(request), use(session)
+    page = collections.list_collections(services, me, max_results=500)
+    return [collections.describe_collection(services, me, c.collection_id) for c in page.items]
 
 
 @router.post("/collections")
@@ -78,7 +78,6 @@ async def collection_page(
                 services, me, collection_id, max_results=PAGE, next_token=next_token or None
             )
             values["faces"], values["next_token"] = page.items, page.next_token
-            values["consents"] = consent.list_consents(services, me, collection_id).items
             if show and info.keep_face_crops and page.items:
                 why = f"looking after collection {collection_id} in the console"
                 seen = crops.view_collection_crops(
@@ -88,6 +87,8 @@ async def collection_page(
                     [f.face_id for f in page.items],
                 )
                 values["crops"] = {k: data_uri(v) for k, v in seen.items()}
+        if role in ("operator", "admin"):
+            values["consents"] = consent.list_consents(services, me, collection_id).items
         values["index_form"] = required_fields(services, me, "index_faces")
         return values
 
@@ -281,3 +282,56 @@ async def compare(request: Request) -> Response:
         source=_photo(source, *result.source_size, [("searched", result.source_face.box, "")]),
         target=_photo(target, *result.target_size, target_boxes),
     )
+
+
+@router.post("/collections/{collection_id}/retention")
+async def collection_retention(request: Request, collection_id: str) -> Response:
+    session = await signed_in(request)
+    form = await checked_form(request, session)
+    days = _int(form.get("days"))
+    await run_in_threadpool(
+        retention.set_collection_retention,
+        services_of(request),
+        use(session, form),
+        collection_id,
+        days,
+    )
+    return see_other(f"/console/collections/{collection_id}")
+
+
+@router.post("/retention/run")
+async def retention_run(request: Request) -> Response:
+    session = await signed_in(request)
+    form = await checked_form(request, session)
+    run = await run_in_threadpool(retention.run_retention, services_of(request), use(session, form))
+    collections_now = await run_in_threadpool(_collections, request, session)
+    return render(request, "collections.html", session, collections=collections_now, run=run)
+
+
+@router.post("/collections/{collection_id}/consents")
+async def consent_record(request: Request, collection_id: str) -> Response:
+    session = await signed_in(request)
+    form = await checked_form(request, session)
+    await run_in_threadpool(
+        partial(
+            consent.record_consent,
+            subject_kind=str(form.get("subject_kind") or ""),
+            subject=str(form.get("subject") or "").strip() or None,
+            consented_by=str(form.get("consented_by") or "").strip(),
+            document_reference=str(form.get("document_reference") or "").strip(),
+        ),
+        services_of(request),
+        use(session, form),
+        collection_id,
+    )
+    return see_other(f"/console/collections/{collection_id}")
+
+
+@router.post("/consents/{consent_id}/withdraw")
+async def consent_withdraw(request: Request, consent_id: str) -> Response:
+    session = await signed_in(request)
+    form = await checked_form(request, session)
+    withdrawn = await run_in_threadpool(
+        consent.withdraw_consent, services_of(request), use(session, form), consent_id
+    )
+    return see_other(f"/console/collections/{withdrawn.collection_id}")

@@ -151,3 +151,34 @@ def test_each_role_is_refused_what_is_not_its_own(console) -> None:
         data={"csrf": csrf, "collection_id": "c", "image_b64": "AAAA"},
     )
     assert searched.status_code == 403
+
+
+def test_the_admin_sets_retention_records_consent_and_runs_retention(console) -> None:
+    csrf = _sign_in(console, console.admin_token)
+    created = console.post(
+        "/console/collections",
+        data={"csrf": csrf, "collection_id": "album", "keep_face_crops": "off"},
+    )
+    assert created.status_code == 200 and "not kept" in created.text
+    set_days = console.post(
+        "/console/collections/album/retention", data={"csrf": csrf, "days": "30"}
+    )
+    assert "deleted 30 days after their last use" in set_days.text
+    recorded = console.post(
+        "/console/collections/album/consents",
+        data={
+            "csrf": csrf,
+            "subject_kind": "external_image",
+            "subject": "ada",
+            "consented_by": "Ada L.",
+            "document_reference": "cabinet 3, folder 12",
+        },
+    )
+    assert "cabinet 3, folder 12" in recorded.text and "Withdraw" in recorded.text
+    consent_id = re.search(r"/console/consents/([0-9a-f-]+)/withdraw", recorded.text)[1]
+    withdrawn = console.post(f"/console/consents/{consent_id}/withdraw", data={"csrf": csrf})
+    assert "withdrawn " in withdrawn.text
+    ran = console.post("/console/retention/run", data={"csrf": csrf})
+    assert "Retention ran: 0 face(s)" in ran.text
+    for operation in ("SetRetention", "RecordConsent", "WithdrawConsent", "RetentionRun"):
+        assert _events(console, operation), operation
