@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-recognizers bench-fairness bench-requests bench-video bench-search fuzz load clean
+.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-recognizers bench-fairness bench-requests bench-video bench-console screenshots bench-search fuzz load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,14 @@ bench-requests: install
 bench-video: install
 	$(BIN)/pip install --quiet --no-deps face_recognition==1.3.0 "setuptools<81"
 	$(BIN)/python benchmarks/video.py
+
+# The console in chromium: page load times with 500 faces enrolled, and crop storage per face.
+bench-console: install
+	$(BIN)/python benchmarks/console.py --faces 500 --loads 20
+
+# The console's main pages as the README shows them (docs/screenshots/), from the browser tests.
+screenshots: install
+	FACELEDGER_SCREENSHOTS=1 $(BIN)/pytest -q tests/web/test_console.py
 
 bench-search: install
 	$(BIN)/python benchmarks/search.py

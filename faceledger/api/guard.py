@@ -96,6 +96,15 @@ def forwarded_client(scope: Scope, proxies: Networks) -> str | None:
     return None
 
 
+def forwarded_https(scope: Scope, proxies: Networks) -> bool:
+    """Whether a trusted reverse proxy says the client reached it over TLS (X-Forwarded-Proto:
+    https); so the console's cookie is marked Secure behind a TLS proxy."""
+    if not proxies or not _within(client_address(scope), proxies):
+        return False
+    protos = [v for name, v in scope.get("headers", ()) if name == b"x-forwarded-proto"]
+    return bool(protos) and protos[-1].decode("latin-1").split(",")[-1].strip() == "https"
+
+
 def _within(address: str, networks: Networks) -> bool:
     try:
         parsed = ipaddress.ip_address(address)
@@ -153,7 +162,10 @@ class RequestGuard:
         if services is None or throttle is None:  # not started yet
             await self.app(scope, receive, send)
             return
-        forwarded = forwarded_client(scope, getattr(state, "proxy_networks", ()))
+        proxies = getattr(state, "proxy_networks", ())
+        if forwarded_https(scope, proxies):  # before the client is rewritten below
+            scope["scheme"] = "https"
+        forwarded = forwarded_client(scope, proxies)
         if forwarded is not None:  # every later look at the client sees the real one
             scope["client"] = (forwarded, 0)
         address = client_address(scope)

@@ -182,3 +182,21 @@ def test_the_admin_sets_retention_records_consent_and_runs_retention(console) ->
     assert "Retention ran: 0 face(s)" in ran.text
     for operation in ("SetRetention", "RecordConsent", "WithdrawConsent", "RetentionRun"):
         assert _events(console, operation), operation
+
+
+def test_the_cookie_is_secure_behind_a_trusted_tls_proxy_only(tmp_path, shared_engine) -> None:
+    services, _ = _console(tmp_path, shared_engine, trusted_proxies="127.0.0.0/8")
+    app = create_app(services.settings, services)
+    for peer, secure in (("127.0.0.1", True), ("203.0.113.9", False)):
+        client = TestClient(app, base_url="http://console.test", client=(peer, 5000))
+        with client:
+            token = (tmp_path / "admin-key.txt").read_text().strip()
+            response = client.post(
+                "/console/login",
+                data={"api_key": token},
+                headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"},
+                follow_redirects=False,
+            )
+        assert response.status_code == 303
+        assert ("secure" in response.headers["set-cookie"].lower()) is secure, peer
+    services.close()
