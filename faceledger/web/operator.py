@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from faceledger.api.payload import decode_base64, encode_base64
 from faceledger.errors import InvalidParameterError
-from faceledger.service import collections, consent, crops, faces, retention
+from faceledger.service import collections, consent, crops, faces, retention, users
 from faceledger.service.common import Request as UseRequest
 from faceledger.vision import Box
 from faceledger.web.console import (
@@ -78,6 +78,7 @@ async def collection_page(
                 services, me, collection_id, max_results=PAGE, next_token=next_token or None
             )
             values["faces"], values["next_token"] = page.items, page.next_token
+            values["users"] = users.list_users(services, me, collection_id).items
             if show and info.keep_face_crops and page.items:
                 why = f"looking after collection {collection_id} in the console"
                 seen = crops.view_collection_crops(

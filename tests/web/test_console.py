@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import TEST_POLICY, lfw_image
+from tests.chromium import FLAGS as CHROMIUM_FLAGS
 from tests.conftest import SAMPLES, require
 from tests.security.server_process import ServerProcess
 
@@ -27,15 +28,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"
 )
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+FLAGS = [flag for flag in CHROMIUM_FLAGS if flag != "--headless"]  # Playwright says headless
 REPO = Path(__file__).resolve().parents[2]
 CASE = {"purpose": "robbery inquiry 12", "case": "CASE-2026-77"}
 
