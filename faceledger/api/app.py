@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_arenas()  # the thread pool would otherwise keep every thread's freed memory
         owned = services is None
-        app.state.services = services or Services.open(settings or get_settings())
+        app.state.services = services or Services.open(settings or get_settings(), saved_index=True)
         app.state.rate_limiter = RateLimiter(app.state.services.settings.aws_rate_limit)
         # Parsed once: the request guard reads it on every request.
         app.state.proxy_networks = app.state.services.settings.proxy_networks

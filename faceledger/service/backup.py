@@ -125,6 +125,7 @@ def restore(
     for name in manifest["files"]:
         _copy_private(backup_dir / name, target / name)
     services = Services.open(settings)
+    services.forget_saved_index()  # saved for the database this one replaces
     try:
         verification = verify_ledger(services, request)
         if not verification.ok:  # the files stay for inspection; nothing is appended

@@ -103,6 +103,7 @@ def list_collections(
 def delete_collection(services: Services, request: Request, collection_id: str) -> int:
     """Delete a collection with all its faces and users; returns how many faces went."""
     request.actor.require("collections:manage")
+    services.forget_saved_index()
     with services.write_lock, services.db.write() as session:
         require_collection(session, collection_id)
         faces = session.execute(

@@ -19,6 +19,8 @@ from faceledger.governance.secrets import SecretBox
 from faceledger.governance.signing import Signer
 from faceledger.service.gate import EngineGate
 from faceledger.service.refusals import RefusalLog
+from faceledger.store import snapshot
+from faceledger.store.approximate import ApproximateSettings
 from faceledger.store.database import Database
 from faceledger.store.feed import FollowingIndexes
 from faceledger.vision import FaceEngine
@@ -52,10 +54,17 @@ class Services:
     # does it across processes), so threads queue here instead of on a busy timeout.
     write_lock: threading.RLock = field(default_factory=threading.RLock)
 
+    # Set on the server's Services: it loads the saved index at start and saves it at close.
+    saves_index: bool = field(init=False, default=False)
+
     @classmethod
-    def open(cls, settings: Settings, engine: FaceEngine | None = None) -> Services:
+    def open(
+        cls, settings: Settings, engine: FaceEngine | None = None, *, saved_index: bool = False
+    ) -> Services:
         """``engine``: an engine already built, used for its own face model (tests share one);
-        the engines of other models are made when first needed."""
+        the engines of other models are made when first needed. ``saved_index``: start from
+        the index saved beside the database when it is in step (a server does; the CLI does
+        not), and save it at close."""
         data_dir = Path(settings.data_dir)
         # Private from the start: the database holds face descriptors.
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -68,8 +77,14 @@ class Services:
         ledger = Ledger(signer, anchor=anchor, witnesses=Witnesses(settings.witness_urls))
         # A writer never extends a chain that lost a head already published outside it.
         ledger.expect(anchor.last())
-        indexes = FollowingIndexes(db)
-        indexes.rebuild()
+        approximate = (
+            ApproximateSettings(above=settings.approximate_above)
+            if settings.approximate_above
+            else None
+        )
+        indexes = FollowingIndexes(db, approximate=approximate)
+        if not (saved_index and snapshot.load(indexes, data_dir / "index")):
+            indexes.rebuild()
         services = cls(
             settings=settings,
             db=db,
@@ -80,6 +95,7 @@ class Services:
             crops=crops,
             gate=EngineGate(settings.engine_concurrency, settings.engine_queue),
         )
+        services.saves_index = saved_index
         # The default model's engine is made now, so the first request does not wait for it.
         services.engine_for(services.default_model)
         return services
@@ -125,6 +141,15 @@ class Services:
                 )
             return engine
 
+    @property
+    def index_folder(self) -> Path:
+        return Path(self.settings.data_dir) / "index"
+
+    def forget_saved_index(self) -> None:
+        """Delete the saved index, if one is on disk: called by whatever deletes faces, so no
+        deleted face's descriptor stays in a file (a running server holds none on disk)."""
+        snapshot.discard(self.index_folder)
+
     def part(self, name: str, make: Callable[[], T]) -> T:
         """The part called ``name``, made by ``make`` the first time it is asked for."""
         with self.parts_lock:
@@ -138,6 +163,8 @@ class Services:
         the chain signs."""
         for close in reversed(self.closers):
             close()
+        if self.saves_index:
+            snapshot.save(self.indexes, self.index_folder)
         self.refusals.flush(everything=True)
         self.ledger.close()
         self.courier.flush()

@@ -142,6 +142,7 @@ def erase_subject(
     request.actor.require("erasure:run")
     subject = Subject.of(user_id, external_image_id, collections)
     subject_kind = subject.kind
+    services.forget_saved_index()
     with services.write_lock, services.db.write() as session:
         held = held_about(session, subject)
         face_ids, by_collection, users = held.face_ids, held.faces, held.users

@@ -165,6 +165,7 @@ def delete_faces(
         raise InvalidParameterError("give between 1 and 4096 face ids")
     deleted: list[str] = []
     refused: list[tuple[str, str]] = []
+    services.forget_saved_index()
     with services.write_lock, services.db.write() as session:
         require_collection(session, collection_id)
         rows = {

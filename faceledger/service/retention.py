@@ -76,6 +76,7 @@ def run_retention(
     """Delete what is due at ``now``. ``record_empty=False`` (the server's periodic runs)
     leaves no ledger event when nothing was due."""
     request.actor.require("retention:run")
+    services.forget_saved_index()
     now = now or utcnow()
     run = RetentionRun(now)
     with services.write_lock, services.db.write() as session:

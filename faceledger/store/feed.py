@@ -10,13 +10,16 @@ any process is never returned, whichever process holds the index.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from faceledger.store.approximate import ApproximateIndex, ApproximateSettings
 from faceledger.store.database import Database
-from faceledger.store.index import ExactIndex, IndexSet
+from faceledger.store.index import IndexSet, VectorIndex
 from faceledger.store.schema import FaceChangeRow, FaceRow
 
 # Changes kept in the feed when it is pruned; a process further behind than this rebuilds.
@@ -26,15 +29,18 @@ KEEP_CHANGES = 100_000
 class FollowingIndexes:
     """Per-collection indexes kept in step with the database's face change feed."""
 
-    def __init__(self, db: Database, dimension: int = 128) -> None:
+    def __init__(
+        self, db: Database, dimension: int = 128, approximate: ApproximateSettings | None = None
+    ) -> None:
         self.db = db
         self.dimension = dimension
-        self._indexes = IndexSet(dimension)
+        self.approximate = approximate
+        self._indexes = self._new_set()
         self.applied = 0  # the newest change the indexes reflect
         self.rebuilds = 0
         self._lock = threading.Lock()
 
-    def current(self, collection_id: str) -> ExactIndex:
+    def current(self, collection_id: str) -> VectorIndex:
         """The collection's index, caught up with every change committed so far."""
         self.catch_up()
         return self._indexes.get(collection_id)
@@ -73,16 +79,59 @@ class FollowingIndexes:
                     index.remove([face_id])
             self.applied = newest
 
+    @contextmanager
+    def frozen(self) -> Iterator[tuple[int, list[tuple[str, VectorIndex]]]]:
+        """The change they reflect and every collection's index, held still (no catching up)
+        while the block runs: what a snapshot saves."""
+        with self._lock:
+            yield self.applied, self._indexes.items()
+
+    def collections(self) -> list[tuple[str, VectorIndex]]:
+        return self._indexes.items()
+
+    def restore(self, applied: int, loaded: list[tuple[str, list[str], np.ndarray]]) -> None:
+        """Indexes from saved faces and descriptors that reflect change ``applied``."""
+        indexes = self._new_set()
+        for collection_id, ids, vectors in loaded:
+            index = indexes.get(collection_id)
+            for start in range(0, len(ids), 10_000):
+                end = start + 10_000
+                index.add(zip(ids[start:end], vectors[start:end], strict=True))
+        self._allow_builds(indexes)
+        with self._lock:
+            self._indexes, self.applied = indexes, applied
+
+    def _allow_builds(self, indexes: IndexSet) -> None:
+        for _, index in indexes.items():  # large collections start building their codes
+            if isinstance(index, ApproximateIndex):
+                index.allow_builds()
+
+    def _new_set(self) -> IndexSet:
+        """Exact indexes, or (with ``approximate``) ones that add codes above a size."""
+        if self.approximate is None:
+            return IndexSet(self.dimension)
+        settings = self.approximate
+        # Loading builds nothing on the way; allow_builds() once everything is in.
+        return IndexSet(self.dimension, lambda d: ApproximateIndex(d, settings, building=False))
+
     def _rebuild(self, session: Session) -> None:
-        indexes = IndexSet(self.dimension)
+        indexes = self._new_set()
         newest = session.scalar(select(func.max(FaceChangeRow.seq))) or 0
         rows = session.execute(
             select(FaceRow.collection_id, FaceRow.face_id, FaceRow.embedding).execution_options(
                 yield_per=10_000
             )
         )
+        pending: dict[str, list[tuple[str, np.ndarray]]] = {}
         for collection_id, face_id, blob in rows:
-            indexes.get(collection_id).add([(face_id, np.frombuffer(blob, dtype=np.float32))])
+            batch = pending.setdefault(collection_id, [])
+            batch.append((face_id, np.frombuffer(blob, dtype=np.float32)))
+            if len(batch) >= 10_000:
+                indexes.get(collection_id).add(batch)
+                pending[collection_id] = []
+        for collection_id, batch in pending.items():
+            indexes.get(collection_id).add(batch)
+        self._allow_builds(indexes)
         self._indexes, self.applied = indexes, newest
         self.rebuilds += 1
 

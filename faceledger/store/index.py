@@ -2,14 +2,14 @@
 
 ``ExactIndex`` keeps every descriptor of a collection in one float32 matrix and scores a query
 against all of them: exact results, no training, memory of 512 bytes per face. It is rebuilt
-from the database at start and kept in step with every committed write. Approximate and
-PostgreSQL-backed indexes are to plug in behind :class:`VectorIndex`.
+from the database at start and kept in step with every committed write. Large collections
+add compressed codes in front of it (:mod:`faceledger.store.approximate`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -96,6 +96,28 @@ class ExactIndex:
             order = candidates[np.argsort(squared[candidates], kind="stable")]
             return [Neighbor(self._ids[i], float(np.sqrt(max(squared[i], 0.0)))) for i in order]
 
+    def nearest_of(
+        self, query: np.ndarray, face_ids: Iterable[str], k: int, max_distance: float
+    ) -> list[Neighbor]:
+        """:meth:`search` among ``face_ids`` only (those still in the index), computed the same
+        way: what re-ranks an approximate index's candidates."""
+        query = np.asarray(query, dtype=np.float32).reshape(self.dimension)
+        with self._lock:
+            position = self._position
+            rows = np.fromiter((position[f] for f in face_ids if f in position), dtype=np.int64)
+            if rows.size == 0 or k <= 0:
+                return []
+            squared = self._norms[rows] - 2.0 * (self._vectors[rows] @ query) + float(query @ query)
+            ids = [self._ids[i] for i in rows]
+        keep = np.flatnonzero(squared <= max_distance * max_distance)
+        order = keep[np.argsort(squared[keep], kind="stable")][:k]
+        return [Neighbor(ids[i], float(np.sqrt(max(squared[i], 0.0)))) for i in order]
+
+    def snapshot(self) -> tuple[list[str], np.ndarray]:
+        """Every face id and its descriptor, as they are now (copies)."""
+        with self._lock:
+            return list(self._ids), self._vectors[: self._size].copy()
+
     def _reserve(self, capacity: int) -> None:
         if capacity <= len(self._vectors):
             return
@@ -108,19 +130,26 @@ class ExactIndex:
 
 
 class IndexSet:
-    """The indexes of all collections, created on first use."""
+    """The indexes of all collections, created on first use by ``make`` (exact by default)."""
 
-    def __init__(self, dimension: int = 128) -> None:
+    def __init__(
+        self, dimension: int = 128, make: Callable[[int], VectorIndex] | None = None
+    ) -> None:
         self.dimension = dimension
-        self._indexes: dict[str, ExactIndex] = {}
+        self._make = make or ExactIndex
+        self._indexes: dict[str, VectorIndex] = {}
         self._lock = threading.Lock()
 
-    def get(self, collection_id: str) -> ExactIndex:
+    def get(self, collection_id: str) -> VectorIndex:
         with self._lock:
             index = self._indexes.get(collection_id)
             if index is None:
-                index = self._indexes[collection_id] = ExactIndex(self.dimension)
+                index = self._indexes[collection_id] = self._make(self.dimension)
             return index
+
+    def items(self) -> list[tuple[str, VectorIndex]]:
+        with self._lock:
+            return list(self._indexes.items())
 
     def drop(self, collection_id: str) -> None:
         with self._lock:
