@@ -21,8 +21,10 @@ filtering.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,52 +40,116 @@ class ApproximateSettings:
     candidates: int = 20  # codes fetched per result asked for, before exact re-ranking
     min_candidates: int = 2_000
     train_sample: int = 200_000
+    shards: int = 2  # scanned in parallel: one a core
 
 
 class _Codes:
-    """The compressed descriptors and the face each label stands for."""
+    """The compressed descriptors, in ``shards`` scanned side by side (faiss lets go of the
+    GIL while it scans), and the face each label stands for."""
 
     def __init__(self, dimension: int, vectors: np.ndarray, settings: ApproximateSettings) -> None:
         import faiss  # a heavy import, needed only for large collections
 
-        # One 4-bit sub-quantizer per dimension: fast-scan's SIMD lookups, 64 bytes a face.
-        self.index = faiss.IndexPQFastScan(dimension, dimension, 4)
         sample = vectors
         if len(vectors) > settings.train_sample:
             rng = np.random.default_rng(0)
             sample = vectors[rng.choice(len(vectors), settings.train_sample, replace=False)]
-        self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        self.face_ids: list[str | None] = []
+        # One 4-bit sub-quantizer per dimension: fast-scan's SIMD lookups, 64 bytes a face.
+        first = faiss.IndexPQFastScan(dimension, dimension, 4)
+        first.train(np.ascontiguousarray(sample, dtype=np.float32))
+        self.shards = [first] + [faiss.clone_index(first) for _ in range(settings.shards - 1)]
+        self.shard_labels = [_Growing(np.int64) for _ in self.shards]  # shard row -> label
+        self.face_ids = _Growing(object)  # label -> face id
+        self.alive = _Growing(bool)  # label -> not deleted or replaced since
         self.labels: dict[str, int] = {}
+        self._next_shard = 0
+
+    @property
+    def deleted(self) -> int:
+        return len(self.face_ids) - len(self.labels)
 
     def add(self, items: list[tuple[str, np.ndarray]]) -> None:
         if not items:
             return
-        for face_id, _ in items:
+        start = len(self.face_ids)
+        for offset, (face_id, _) in enumerate(items):
             old = self.labels.get(face_id)
             if old is not None:  # replaced: the old code is never returned again
-                self.face_ids[old] = None
-            self.labels[face_id] = len(self.face_ids)
-            self.face_ids.append(face_id)
-        # Labels are positions: the codes are added in the order the ids were.
-        self.index.add(np.ascontiguousarray(np.stack([v for _, v in items]), dtype=np.float32))
+                self.alive.values[old] = False
+            self.labels[face_id] = start + offset
+        self.face_ids.extend(np.array([f for f, _ in items], dtype=object))
+        self.alive.extend(np.ones(len(items), dtype=bool))
+        shard = self._next_shard
+        self._next_shard = (shard + 1) % len(self.shards)
+        self.shard_labels[shard].extend(np.arange(start, start + len(items), dtype=np.int64))
+        block = np.ascontiguousarray(np.stack([v for _, v in items]), dtype=np.float32)
+        self.shards[shard].add(block)
 
     def remove(self, face_ids: Iterable[str]) -> None:
         """Filtered from results at once; the codes stay until the next rebuild."""
         for face_id in face_ids:
             label = self.labels.pop(face_id, None)
             if label is not None:
-                self.face_ids[label] = None
+                self.alive.values[label] = False
 
     def candidates(self, query: np.ndarray, count: int) -> list[str]:
-        _, labels = self.index.search(query.reshape(1, -1), count)
-        found = []
-        for label in labels[0]:
-            if label >= 0:
-                face_id = self.face_ids[label]
-                if face_id is not None:
-                    found.append(face_id)
-        return found
+        """The ``count`` faces whose codes are nearest ``query`` (fewer once deleted ones are
+        left out)."""
+        query = query.reshape(1, -1)
+
+        def scan(shard: int) -> tuple[np.ndarray, np.ndarray]:
+            distances, rows = self.shards[shard].search(query, count)
+            found = rows[0] >= 0
+            return distances[0][found], self.shard_labels[shard].values[rows[0][found]]
+
+        if len(self.shards) == 1:
+            distances, labels = scan(0)
+        else:
+            parts = list(_scanners().map(scan, range(len(self.shards))))
+            distances = np.concatenate([d for d, _ in parts])
+            labels = np.concatenate([lab for _, lab in parts])
+            if len(labels) > count:
+                keep = np.argpartition(distances, count - 1)[:count]
+                labels = labels[keep]
+        labels = labels[self.alive.values[labels]]
+        return self.face_ids.values[labels].tolist()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _scanners() -> ThreadPoolExecutor:
+    """One pool for every collection's scans, a thread a core."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max(2, os.cpu_count() or 2), "codes-scan")
+        return _pool
+
+
+class _Growing:
+    """A numpy array that grows by doubling; ``values`` is the filled part."""
+
+    def __init__(self, dtype: type) -> None:
+        self._data = np.zeros(1024, dtype=dtype)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self._size]
+
+    def extend(self, more: np.ndarray) -> None:
+        needed = self._size + len(more)
+        if needed > len(self._data):
+            grown = np.zeros(max(needed, 2 * len(self._data)), dtype=self._data.dtype)
+            grown[: self._size] = self._data[: self._size]
+            self._data = grown
+        self._data[self._size : needed] = more
+        self._size = needed
 
 
 class ApproximateIndex:
@@ -195,9 +261,10 @@ class ApproximateIndex:
             ):
                 return
             codes = self._codes
-            if codes is not None:
-                deleted = len(codes.face_ids) - len(codes.labels)
-                if len(self.exact) < 2 * self._built_size and deleted < self._built_size / 5:
-                    return
+            fresh = codes is not None and (
+                len(self.exact) < 2 * self._built_size and codes.deleted < self._built_size / 5
+            )
+            if fresh:
+                return
             self._builder = threading.Thread(target=self.build, name="index-build", daemon=True)
             self._builder.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Protocol
 
 import numpy as np
@@ -97,21 +98,26 @@ class ExactIndex:
             return [Neighbor(self._ids[i], float(np.sqrt(max(squared[i], 0.0)))) for i in order]
 
     def nearest_of(
-        self, query: np.ndarray, face_ids: Iterable[str], k: int, max_distance: float
+        self, query: np.ndarray, face_ids: list[str], k: int, max_distance: float
     ) -> list[Neighbor]:
         """:meth:`search` among ``face_ids`` only (those still in the index), computed the same
         way: what re-ranks an approximate index's candidates."""
         query = np.asarray(query, dtype=np.float32).reshape(self.dimension)
         with self._lock:
             position = self._position
-            rows = np.fromiter((position[f] for f in face_ids if f in position), dtype=np.int64)
+            try:  # the usual case, all present: looked up in one C-level call
+                rows = np.array(itemgetter(*face_ids)(position) if face_ids else (), np.int64)
+            except KeyError:
+                rows = np.array([position[f] for f in face_ids if f in position], np.int64)
+            rows = rows.reshape(-1)
             if rows.size == 0 or k <= 0:
                 return []
             squared = self._norms[rows] - 2.0 * (self._vectors[rows] @ query) + float(query @ query)
-            ids = [self._ids[i] for i in rows]
-        keep = np.flatnonzero(squared <= max_distance * max_distance)
-        order = keep[np.argsort(squared[keep], kind="stable")][:k]
-        return [Neighbor(ids[i], float(np.sqrt(max(squared[i], 0.0)))) for i in order]
+            keep = np.flatnonzero(squared <= max_distance * max_distance)
+            order = keep[np.argsort(squared[keep], kind="stable")][:k]
+            return [
+                Neighbor(self._ids[rows[i]], float(np.sqrt(max(squared[i], 0.0)))) for i in order
+            ]
 
     def snapshot(self) -> tuple[list[str], np.ndarray]:
         """Every face id and its descriptor, as they are now (copies)."""
