@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-recognizers bench-fairness bench-requests bench-video bench-console screenshots bench-search fuzz load clean
+.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-recognizers bench-fairness bench-requests bench-video bench-console screenshots bench-search bench-service-scale fuzz load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,8 +77,17 @@ bench-console: install
 screenshots: install
 	FACELEDGER_SCREENSHOTS=1 $(BIN)/pytest -q tests/web/test_console.py
 
+# Exact search, the approximate index, faiss IVF-Flat and usearch HNSW at 100k and 1M faces
+# (about 25 minutes, most of it usearch building its graph); SIZES=10000000 PEERS= for 10M.
+SIZES ?= 100000,1000000
+PEERS ?= faiss,usearch
 bench-search: install
-	$(BIN)/python benchmarks/search.py
+	$(BIN)/python benchmarks/search.py --sizes $(SIZES) --peers "$(PEERS)"
+
+# The server at 1M faces: start time (from the database, from its saved index), search by face
+# id and by image through the API.
+bench-service-scale: install
+	$(BIN)/python benchmarks/service_scale.py --faces 1000000
 
 # Coverage-guided fuzzing of every reader of untrusted input (atheris), FUZZ_SECONDS long;
 # crashes are written to out/fuzz/ and fail the run. make test runs the same contracts briefly.

@@ -203,13 +203,13 @@ class ApproximateIndex:
         self._maybe_build()
 
     def search(self, query: np.ndarray, k: int, max_distance: float) -> list[Neighbor]:
-        codes = self._codes
-        if codes is None or k <= 0:
+        if self._codes is None or k <= 0:
             return self.exact.search(query, k, max_distance)
         query = np.asarray(query, dtype=np.float32).reshape(self.dimension)
         wanted = max(self.settings.min_candidates, self.settings.candidates * k)
-        with self._lock:
-            found = codes.candidates(query, wanted)
+        with self._lock:  # the codes and the exact descriptors agree while it is held
+            assert self._codes is not None  # codes are only ever swapped for newer ones
+            found = self._codes.candidates(query, wanted)
             return self.exact.nearest_of(query, found, k, max_distance)
 
     def build(self) -> None:
