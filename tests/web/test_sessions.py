@@ -81,6 +81,7 @@ def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(console) 
         ({"name": "x", "role": "operator"}, {}),  # no token
         ({"csrf": "guess", "name": "x", "role": "operator"}, {}),  # a wrong one
         ({"csrf": csrf, "name": "x", "role": "operator"}, {"Origin": "https://evil.test"}),
+        ({"csrf": csrf, "name": "x", "role": "operator"}, {"Origin": "null"}),
         ({"csrf": csrf, "name": "x", "role": "operator"}, {"Sec-Fetch-Site": "cross-site"}),
     ]
     for form, headers in attempts:
