@@ -1,5 +1,5 @@
-"""Operator pages (and the admin's view of collections): collections and their faces, enrolment
-by upload, and the search test page."""
+"""Operator pages (and the admin's and auditor's view of collections): collections with their
+faces, users, consent and retention; enrolment by upload; the search and compare test pages."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def collection_create(request: Request) -> Response:
     session = await signed_in(request)
     form = await checked_form(request, session)
     keep = {"on": True, "off": False}.get(str(form.get("keep_face_crops")))
-    await run_in_threadpool(
+    created = await run_in_threadpool(
         partial(
             collections.create_collection,
             face_model=str(form.get("face_model") or "") or None,
@@ -58,7 +58,7 @@ async def collection_create(request: Request) -> Response:
         use(session, form),
         str(form.get("collection_id") or "").strip(),
     )
-    return see_other(f"/console/collections/{form.get('collection_id')}")
+    return see_other(f"/console/collections/{created.collection_id}")
 
 
 @router.get("/collections/{collection_id}")
