@@ -79,7 +79,7 @@ def current_session(services: Services, token: str | None) -> ConsoleSession | N
         _forget(services, token)
         return None
     if now - as_utc(row.last_seen_at) > dt.timedelta(seconds=30):  # not a write per request
-        with services.db.write() as session:
+        with services.write_lock, services.db.write() as session:
             stored = session.get(ConsoleSessionRow, _digest(token))
             if stored is not None:
                 stored.last_seen_at = now
@@ -96,7 +96,7 @@ def sign_out(services: Services, token: str) -> None:
 
 
 def _forget(services: Services, token: str) -> None:
-    with services.db.write() as session:
+    with services.write_lock, services.db.write() as session:
         session.execute(
             delete(ConsoleSessionRow).where(ConsoleSessionRow.token_sha256 == _digest(token))
         )
