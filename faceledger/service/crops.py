@@ -144,7 +144,7 @@ def view_collection_crops(
             .where(FaceRow.collection_id == collection_id, FaceCropRow.face_id.in_(wanted))
         ).all()
     crops = {face_id: services.crops.open_bytes(s, "face:" + face_id) for face_id, s in rows}
-    _record_view(services, request, collection_id, sorted(crops), None)
+    record_crop_view(services, request, collection_id, sorted(crops), None)
     return crops
 
 
@@ -173,7 +173,9 @@ def view_task_crops(services: Services, request: Request, task_id: str) -> TaskC
         collection_id = task.collection_id
     faces = {face_id: services.crops.open_bytes(s, "face:" + face_id) for face_id, s in rows}
     probe_jpeg = services.crops.open_bytes(probe.sealed, "task:" + task_id) if probe else None
-    _record_view(services, request, collection_id, sorted(faces), task_id, probe_jpeg is not None)
+    record_crop_view(
+        services, request, collection_id, sorted(faces), task_id, probe_jpeg is not None
+    )
     return TaskCrops(probe_jpeg, faces)
 
 
@@ -184,15 +186,18 @@ def _checked_ids(face_ids: list[str]) -> list[str]:
     return wanted
 
 
-def _record_view(
+def record_crop_view(
     services: Services,
     request: Request,
-    collection_id: str,
+    collection_id: str | None,
     face_ids: list[str],
     task_id: str | None,
     probe: bool = False,
+    *,
+    video_job_id: str | None = None,
 ) -> None:
-    """Charge the key's allowance (a refusal is on the ledger too), then record the view."""
+    """Charge the key's allowance (a refusal is on the ledger too), then record the view:
+    faces of a collection, of a review task, or people of a video job (``person:N``)."""
     seen = len(face_ids) + int(probe)
     with refusals_recorded(services, request, "ViewFaceCrops", "throttled", RateLimited):
         _allowance(services).take(request.actor.key_id, seen)
@@ -202,7 +207,8 @@ def _record_view(
             request.event(
                 "ViewFaceCrops",
                 collection_id=collection_id,
-                parameters={"task_id": task_id},
+                parameters={"task_id": task_id}
+                | ({"video_job_id": video_job_id} if video_job_id else {}),
                 results={"face_ids": face_ids, "probe": probe, "crops": seen},
             ),
         )

@@ -38,7 +38,9 @@ from faceledger.errors import (
     InvalidParameterError,
     InvalidVideoError,
     NotFoundError,
+    RuleViolation,
 )
+from faceledger.imaging import encode_jpeg
 from faceledger.imaging.decode import format_bytes
 from faceledger.imaging.video import Frame, VideoLimits, frames, probe
 from faceledger.service.auth import Actor, Role
@@ -51,11 +53,13 @@ from faceledger.service.common import (
     require_collection,
 )
 from faceledger.service.context import Services
+from faceledger.service.crops import record_crop_view
 from faceledger.service.faces import DEFAULT_THRESHOLD, _record_search, _search
 from faceledger.service.policy import enforce
 from faceledger.service.results import FaceMatch
 from faceledger.store.schema import VideoJobRow, VideoResultRow, as_utc, utcnow
-from faceledger.vision import Face, FaceEngine
+from faceledger.vision import Box, Face, FaceEngine
+from faceledger.vision.crops import box_crop
 from faceledger.vision.engine import SeenBoxes
 from faceledger.vision.tracking import Track, Tracker
 
@@ -255,6 +259,50 @@ def people_seen(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         person["last_ms"] = max(person["last_ms"], result["timestamp_ms"])
         person["sightings"] += 1
     return sorted(people.values(), key=lambda p: p["first_ms"])
+
+
+def person_crops(services: Services, request: Request, job_id: str) -> dict[int, bytes]:
+    """A contact sheet: each person's best-seen face, cut again from the job's video (nothing
+    of the video is kept), for the key that ran the job. A use of faces: on the ledger,
+    counted against the key's crop allowance. Refused when the video is gone (an upload is
+    deleted when its job ends) or is no longer the file the job read."""
+    request.actor.require("faces:read")
+    with services.db.read() as session:
+        job = _job(session, request, job_id)
+        rows = session.execute(
+            select(
+                VideoResultRow.timestamp_ms, VideoResultRow.person_index, VideoResultRow.body
+            ).where(VideoResultRow.job_id == job_id)
+        ).all()
+    if job.status != "SUCCEEDED":
+        raise RuleViolation("the job has not succeeded: there is no one to show yet")
+    path = Path(job.video.get("path") or "")
+    if not path.is_file():
+        raise NotFoundError(
+            "the video is no longer on disk (an upload is deleted when its job ends), so no "
+            "face can be shown; faceledger keeps none of its own"
+        )
+    if job.video_sha256 and _file_sha256(path) != job.video_sha256:
+        raise RuleViolation("the video file has changed since the job read it")
+    best: dict[int, tuple[float, int, Box]] = {}  # person -> (score, time, box)
+    for timestamp, person, body in rows:
+        b = body["face"]["box"]
+        box = Box(b["left"], b["top"], b["width"], b["height"])
+        score = box.area * body["face"].get("confidence", 0.0)
+        if person not in best or score > best[person][0]:
+            best[person] = (score, timestamp, box)
+    wanted: dict[int, list[tuple[int, Box]]] = {}
+    for person, (_, timestamp, box) in best.items():
+        wanted.setdefault(timestamp, []).append((person, box))
+    crops: dict[int, bytes] = {}
+    for frame in frames(path, job.parameters.get("sample_fps"), _limits(services)):
+        for person, box in wanted.pop(frame.timestamp_ms, []):
+            crops[person] = encode_jpeg(box_crop(frame.rgb, box))
+        if not wanted:
+            break
+    people = [f"person:{p}" for p in sorted(crops)]
+    record_crop_view(services, request, job.collection_id, people, None, video_job_id=job_id)
+    return crops
 
 
 def cancel_job(services: Services, request: Request, job_id: str) -> None:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from faceledger.vision.types import Face, Point
+from faceledger.vision.types import Box, Face, Point
 
 REVIEW_CROP_SIZE = 150
 # The crop spans this many times the larger side of the detector's box.
@@ -19,9 +19,14 @@ CONTEXT = 1.7
 def review_crop(rgb: np.ndarray, face: Face, size: int = REVIEW_CROP_SIZE) -> np.ndarray:
     """A ``size`` x ``size`` RGB crop of ``face`` in ``rgb``, rotated so the eyes are level;
     black where the crop runs past the image's edge."""
-    box = face.box
+    return box_crop(rgb, face.box, size, _eye_line_angle(face))
+
+
+def box_crop(
+    rgb: np.ndarray, box: Box, size: int = REVIEW_CROP_SIZE, angle: float = 0.0
+) -> np.ndarray:
+    """The same crop from a face's box alone (``angle``: of its eye line, when known)."""
     centre = np.array([box.center.x, box.center.y])
-    angle = _eye_line_angle(face)
     side = CONTEXT * max(box.width, box.height, 1.0)
     scale = side / size  # image pixels per crop pixel
     cos, sin = math.cos(angle) * scale, math.sin(angle) * scale

@@ -8,11 +8,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from faceledger.errors import InvalidParameterError
+from faceledger.errors import InvalidParameterError, NotFoundError, RuleViolation
 from faceledger.service import collections, video
 from faceledger.service.buckets import resolve_object
 from faceledger.web.console import (
     checked_form,
+    data_uri,
     render,
     required_fields,
     see_other,
@@ -84,13 +85,19 @@ async def start(request: Request) -> Response:
 
 
 @router.get("/video/{job_id}")
-async def job_page(request: Request, job_id: str) -> Response:
+async def job_page(request: Request, job_id: str, faces: str = "") -> Response:
     session = await signed_in(request)
+    services, me = services_of(request), use(session)
     page = await run_in_threadpool(
-        lambda: video.get_job(
-            services_of(request), use(session), job_id, max_results=1000, sort_by="INDEX"
-        )
+        lambda: video.get_job(services, me, job_id, max_results=1000, sort_by="INDEX")
     )
+    crops, unavailable = {}, None
+    if faces:  # the contact sheet: a use of faces, on the ledger
+        try:
+            seen = await run_in_threadpool(video.person_crops, services, me, job_id)
+            crops = {person: data_uri(jpeg) for person, jpeg in seen.items()}
+        except (NotFoundError, RuleViolation) as error:
+            unavailable = error.message
     return render(
         request,
         "video_job.html",
@@ -98,6 +105,9 @@ async def job_page(request: Request, job_id: str) -> Response:
         job=page.job,
         people=video.people_seen(page.results),
         more=page.next_token is not None,
+        crops=crops,
+        unavailable=unavailable,
+        asked=bool(faces),
     )
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +36,14 @@ CASE = {"purpose": "robbery inquiry 12", "case": "CASE-2026-77"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("console")).start()
+    buckets = tmp_path_factory.mktemp("buckets")
+    clip = SAMPLES.parents[1] / "videos" / "short_hamilton_clip.mp4"
+    if clip.is_file():  # a bucket video stays on disk after its job (an upload does not)
+        (buckets / "clips").mkdir()
+        shutil.copyfile(clip, buckets / "clips" / "clip.mp4")
+    process = ServerProcess(
+        tmp_path_factory.mktemp("console"), FACELEDGER_S3_BUCKET_DIR=str(buckets)
+    ).start()
     yield process
     process.stop()
 
@@ -342,6 +350,7 @@ def test_an_operator_picks_a_face_compares_and_follows_a_video_job(server, brows
             "similar",
             "below",
         ]
+        operator.shot(shots, "operator-compare")
 
         page = operator.go("/console/video")
         page.get_by_label("Video file (MP4, MOV, MKV, WebM, AVI, GIF)").set_input_files(str(clip))
@@ -354,6 +363,32 @@ def test_an_operator_picks_a_face_compares_and_follows_a_video_job(server, brows
         assert "SUCCEEDED" in page.locator("dl.facts dd").first.inner_text()
         assert page.locator("tbody tr td").first.inner_text().startswith("#")
         operator.shot(shots, "operator-video-job")
+        page.get_by_role("link", name="Show each person's best-seen face").click()
+        assert "no longer on disk" in page.content()  # an upload goes when its job ends
+
+        token = {"Authorization": "Bearer " + key.json()["token"]}
+        with httpx.Client(base_url=server.url, headers=token, timeout=60) as api:
+            started = api.post(
+                "/v1/video/jobs",
+                json={"kind": "detect", "video": {"bucket": "clips", "name": "clip.mp4"}},
+            )
+            assert started.status_code == 202, started.text
+            job_id = started.json()["job_id"]
+            for _ in range(240):
+                if api.get(f"/v1/video/jobs/{job_id}").json()["status"] != "IN_PROGRESS":
+                    break
+                time.sleep(1)
+        page = operator.go(f"/console/video/{job_id}")
+        people = page.locator("tbody tr").count()
+        page.get_by_role("link", name="Show each person's best-seen face").click()
+        images = page.locator("tbody img")
+        assert people >= 1 and images.count() == people
+        assert images.first.evaluate("img => img.naturalWidth") == 150
+        operator.shot(shots, "operator-video-contact-sheet")
+        with httpx.Client(base_url=server.url, headers=admin, timeout=60) as api:
+            views = api.get("/v1/ledger/events", params={"operation": "ViewFaceCrops"}).json()
+        seen = [e["event"] for e in views["events"]]
+        assert any(e["parameters"].get("video_job_id") == job_id for e in seen)
         assert operator.off_host() == []
     finally:
         operator.close()
