@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,22 +69,22 @@ class _Codes:
     def deleted(self) -> int:
         return len(self.face_ids) - len(self.labels)
 
-    def add(self, items: list[tuple[str, np.ndarray]]) -> None:
-        if not items:
+    def add(self, face_ids: list[str], block: np.ndarray) -> None:
+        """Codes for ``block`` (one float32 row per face id), into the next shard in turn."""
+        if not face_ids:
             return
         start = len(self.face_ids)
-        for offset, (face_id, _) in enumerate(items):
+        for offset, face_id in enumerate(face_ids):
             old = self.labels.get(face_id)
             if old is not None:  # replaced: the old code is never returned again
                 self.alive.values[old] = False
             self.labels[face_id] = start + offset
-        self.face_ids.extend(np.array([f for f, _ in items], dtype=object))
-        self.alive.extend(np.ones(len(items), dtype=bool))
+        self.face_ids.extend(np.array(face_ids, dtype=object))
+        self.alive.extend(np.ones(len(face_ids), dtype=bool))
         shard = self._next_shard
         self._next_shard = (shard + 1) % len(self.shards)
-        self.shard_labels[shard].extend(np.arange(start, start + len(items), dtype=np.int64))
-        block = np.ascontiguousarray(np.stack([v for _, v in items]), dtype=np.float32)
-        self.shards[shard].add(block)
+        self.shard_labels[shard].extend(np.arange(start, start + len(face_ids), dtype=np.int64))
+        self.shards[shard].add(np.ascontiguousarray(block, dtype=np.float32))
 
     def remove(self, face_ids: Iterable[str]) -> None:
         """Filtered from results at once; the codes stay until the next rebuild."""
@@ -169,7 +170,7 @@ class ApproximateIndex:
         self.settings = settings or ApproximateSettings()
         self.exact = ExactIndex(dimension)
         self._codes: _Codes | None = None
-        self._journal: list[tuple[str, list]] | None = None  # changes while building
+        self._journal: list[tuple[str, Any]] | None = None  # changes while building
         self._lock = threading.RLock()
         self._builder: threading.Thread | None = None
         self._built_size = 0
@@ -184,12 +185,16 @@ class ApproximateIndex:
 
     def add(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
         items = [(f, np.asarray(v, dtype=np.float32).reshape(self.dimension)) for f, v in items]
+        if not items:
+            return
+        face_ids = [f for f, _ in items]
+        block = np.stack([v for _, v in items])
         with self._lock:
             self.exact.add(items)
             if self._codes is not None:
-                self._codes.add(items)
+                self._codes.add(face_ids, block)
             if self._journal is not None:
-                self._journal.append(("add", items))
+                self._journal.append(("add", (face_ids, block)))
         self._maybe_build()
 
     def remove(self, face_ids: Iterable[str]) -> None:
@@ -222,12 +227,11 @@ class ApproximateIndex:
             log.info("building an approximate index of %d faces", len(ids))
             codes = _Codes(self.dimension, vectors, self.settings)
             for start in range(0, len(ids), 100_000):
-                end = start + 100_000
-                codes.add(list(zip(ids[start:end], vectors[start:end], strict=True)))
+                codes.add(ids[start : start + 100_000], vectors[start : start + 100_000])
             with self._lock:
                 for op, change in self._journal or []:
                     if op == "add":
-                        codes.add(change)
+                        codes.add(*change)
                     else:
                         codes.remove(change)
                 self._codes = codes

@@ -10,7 +10,15 @@ from starlette.concurrency import run_in_threadpool
 
 from faceledger.errors import InvalidParameterError
 from faceledger.service import erasure, keys, policy
-from faceledger.web.console import checked_form, render, see_other, services_of, signed_in, use
+from faceledger.web.console import (
+    checked_form,
+    rate_at,
+    render,
+    see_other,
+    services_of,
+    signed_in,
+    use,
+)
 
 router = APIRouter()
 
@@ -62,10 +70,7 @@ async def policies_page(request: Request) -> Response:
 
     def load() -> dict:
         found = policy.list_policies(services, use(session))
-        engine = services.engine
-        floors = {
-            p.name: engine.match_for_distance(engine.max_distance(p.min_threshold)) for p in found
-        }
+        floors = {p.name: rate_at(services.engine, p.min_threshold) for p in found}
         return {
             "policies": found,
             "floors": floors,

@@ -29,6 +29,7 @@ from faceledger.service.common import Request as UseRequest
 from faceledger.service.context import Services
 from faceledger.service.policy import policy_for
 from faceledger.service.sessions import ConsoleSession
+from faceledger.vision import FaceEngine
 
 HERE = Path(__file__).parent
 COOKIE = "faceledger_session"
@@ -150,6 +151,12 @@ def required_fields(services: Services, me: UseRequest, operation: str) -> dict[
         "raise_to_floor": policy.raise_to_floor,
         "reviewers": policy.reviewers_required,
     }
+
+
+def rate_at(engine: FaceEngine, similarity: float) -> dict[str, Any]:
+    """The false match rate a similarity stands for, from the engine's calibration."""
+    rate, bound = engine.calibration.false_match_rate(similarity)
+    return {"false_match_rate": rate, "fmr_upper_bound": bound}
 
 
 def data_uri(data: bytes, mime: str = "image/jpeg") -> str:

@@ -17,6 +17,7 @@ from faceledger.service.common import collection_engine
 from faceledger.web.console import (
     checked_form,
     data_uri,
+    rate_at,
     render,
     see_other,
     services_of,
@@ -52,10 +53,7 @@ async def task_page(request: Request, task_id: str) -> Response:
     def load() -> dict:
         task = review.show_task(services, use(session), task_id)
         engine = collection_engine(services, task.collection_id)
-        rates = {
-            c.face_id: engine.match_for_distance(engine.max_distance(c.similarity))
-            for c in task.candidates
-        }
+        rates = {c.face_id: rate_at(engine, c.similarity) for c in task.candidates}
         own = task.requester_key_id == me.key_id
         mine = {d.face_id: d for d in task.decisions if d.reviewer_key_id == me.key_id}
         seen = None
