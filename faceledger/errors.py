@@ -73,6 +73,12 @@ class ModelFileError(FaceledgerError):
     code = "MODEL_FILE_ERROR"
 
 
+class ConfigurationError(FaceledgerError):
+    """A setting that cannot work (e.g. a database URL of an unsupported kind)."""
+
+    code = "CONFIGURATION_ERROR"
+
+
 class InvalidParameterError(FaceledgerError):
     code = "INVALID_PARAMETER"
 

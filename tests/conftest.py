@@ -24,6 +24,16 @@ def require(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgresql_server(tmp_path_factory):
+    """A real PostgreSQL with pgvector for this session (see tests/databases.py)."""
+    from tests.databases import start_postgresql
+
+    server = start_postgresql(tmp_path_factory.mktemp("postgresql"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def engine():
     from faceledger.vision import FaceEngine
 

@@ -67,6 +67,19 @@ async def _refusal_flush_loop(services: Services, seconds: float = 15.0) -> None
             log.exception("writing aggregated refusals failed")
 
 
+async def _orphaned_jobs_loop(services: Services, seconds: float = 60.0) -> None:
+    """Run the video jobs of a server that stopped without handing them back (another
+    server's, on a shared database: its heartbeat ran out)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            resumed = await run_in_threadpool(video_jobs.resume_unfinished, services)
+            if resumed:
+                log.warning("took over %d video jobs whose server stopped", resumed)
+        except Exception:  # keep the server up; the next round tries again
+            log.exception("looking for orphaned video jobs failed")
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The app. Given ``services``, it uses them and leaves closing them to the caller."""
 
@@ -75,11 +88,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         limit_arenas()  # the thread pool would otherwise keep every thread's freed memory
         owned = services is None
         app.state.services = services or Services.open(settings or get_settings(), saved_index=True)
-        app.state.rate_limiter = RateLimiter(app.state.services.settings.aws_rate_limit)
+        config = app.state.services.settings
+        aws_rate = config.aws_rate_limit
+        app.state.rate_limiter = RateLimiter(
+            aws_rate, app.state.services.buckets("aws-requests", aws_rate, max(aws_rate, 1.0))
+        )
         # Parsed once: the request guard reads it on every request.
-        app.state.proxy_networks = app.state.services.settings.proxy_networks
+        app.state.proxy_networks = config.proxy_networks
         app.state.refusal_throttle = AddressThrottle(
-            app.state.services.settings.refusal_rate, app.state.services.settings.refusal_burst
+            app.state.services.buckets("refusals", config.refusal_rate, config.refusal_burst),
+            config.refusal_rate,
         )
         key_file = ensure_admin_key(app.state.services)
         if key_file is not None:
@@ -88,7 +106,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if resumed:
             log.warning("started again %d video jobs a stopped server left unfinished", resumed)
         hours = app.state.services.settings.retention_interval_hours
-        tasks = [asyncio.create_task(_refusal_flush_loop(app.state.services))]
+        tasks = [
+            asyncio.create_task(_refusal_flush_loop(app.state.services)),
+            asyncio.create_task(_orphaned_jobs_loop(app.state.services)),
+        ]
         if hours:
             tasks.append(asyncio.create_task(_retention_loop(app.state.services, hours)))
         try:

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
@@ -26,42 +23,30 @@ from starlette.concurrency import run_in_threadpool
 from faceledger.errors import RequestTooLarge
 from faceledger.imaging.decode import format_bytes
 from faceledger.service.common import record_refusal
+from faceledger.store.buckets import TokenBuckets
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-MAX_ADDRESSES = 50_000  # addresses remembered by the throttle (least recently seen dropped)
 
 
 class AddressThrottle:
-    """A token bucket per client address, charged only for refusals."""
+    """A token bucket per client address, charged only for refusals (shared by every server
+    on a PostgreSQL database: :mod:`faceledger.store.buckets`)."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _tokens(self, address: str, now: float) -> float:
-        tokens, last = self._buckets.get(address, (float(self.burst), now))
-        return min(float(self.burst), tokens + (now - last) * self.rate)
+    def __init__(self, buckets: TokenBuckets, rate: float) -> None:
+        self.buckets, self.rate = buckets, rate
 
     def exhausted(self, address: str) -> bool:
-        with self._lock:
-            return self._tokens(address, self.clock()) < 1.0
+        return self.buckets.available(address) < 1.0
 
     def charge(self, address: str) -> None:
-        with self._lock:
-            now = self.clock()
-            self._buckets[address] = (self._tokens(address, now) - 1.0, now)
-            self._buckets.move_to_end(address)
-            while len(self._buckets) > MAX_ADDRESSES:
-                self._buckets.popitem(last=False)
+        self.buckets.take(address, force=True)
 
     def retry_after(self, address: str) -> int:
-        with self._lock:
-            missing = 1.0 - self._tokens(address, self.clock())
+        missing = 1.0 - self.buckets.available(address)
         return max(1, int(missing / self.rate + 0.999))
 
 

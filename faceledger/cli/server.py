@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -35,6 +36,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
     data_dir: DataDirOpt = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes on the port (more than 1 needs a PostgreSQL database).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the REST API with uvicorn. The first start creates an admin key in a 0600 file."""
     import uvicorn
@@ -44,6 +53,15 @@ def serve(
     settings = settings_for(data_dir)
     updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.model_copy(update=updates)
+    if workers > 1 and not settings.resolved_database_url.startswith("postgres"):
+        err_console.print(
+            "[red]error[/red] INVALID_PARAMETER: --workers needs FACELEDGER_DATABASE_URL="
+            "postgresql://...: server processes share one database, and SQLite serves one "
+            "(which already uses every core for faces)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     listener = _listen(settings.host, settings.port)  # the banner only once the port is ours
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     err_console.print(
@@ -54,8 +72,22 @@ def serve(
     )
     # X-Forwarded-For is ours to judge (FACELEDGER_TRUSTED_PROXIES), not uvicorn's, which
     # would otherwise believe any local caller.
-    config = uvicorn.Config(create_app(settings), log_level="info", proxy_headers=False)
-    uvicorn.Server(config).run(sockets=[listener])
+    if workers == 1:
+        config = uvicorn.Config(create_app(settings), log_level="info", proxy_headers=False)
+        uvicorn.Server(config).run(sockets=[listener])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # Each worker process reads its settings from the environment, as this one did.
+    os.environ["FACELEDGER_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+    config = uvicorn.Config(
+        "faceledger.api:create_app",
+        factory=True,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def _listen(host: str, port: int) -> socket.socket:

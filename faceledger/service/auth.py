@@ -9,6 +9,9 @@ import string
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from faceledger.errors import (
     AuthenticationError,
     InvalidParameterError,
@@ -114,21 +117,33 @@ def _digest(secret: str) -> str:
 def create_key(db: Database, role: Role | str, name: str, policy: str | None = None) -> IssuedKey:
     """A new API key. The token is ``<key id>.<secret>``; only the secret's SHA-256 is stored
     (the secret is 256 random bits, so a slow hash would add nothing)."""
-    role = _role(role)
+    with db.write() as session:
+        return _add_key(session, _role(role), name, policy)
+
+
+def create_first_key(db: Database, role: Role, name: str) -> IssuedKey | None:
+    """A key, only if the database has none at all; checked and created in one write
+    transaction, so of several servers starting at once exactly one creates it."""
+    with db.write() as session:
+        if session.scalar(select(func.count()).select_from(ApiKeyRow)):
+            return None
+        return _add_key(session, role, name, None)
+
+
+def _add_key(session: Session, role: Role, name: str, policy: str | None) -> IssuedKey:
     if not name.strip():
         raise InvalidParameterError("a key needs a name saying who or what holds it")
     key_id = "flk_" + secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    with db.write() as session:
-        session.add(
-            ApiKeyRow(
-                key_id=key_id,
-                name=name,
-                role=role.value,
-                secret_sha256=_digest(secret),
-                policy=policy,
-            )
+    session.add(
+        ApiKeyRow(
+            key_id=key_id,
+            name=name,
+            role=role.value,
+            secret_sha256=_digest(secret),
+            policy=policy,
         )
+    )
     return IssuedKey(key_id, name, role, f"{key_id}.{secret}", policy)
 
 

@@ -5,6 +5,8 @@ Interfaces (API, CLI) build one :class:`Services` and call the use-case modules 
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from faceledger.service.gate import EngineGate
 from faceledger.service.refusals import RefusalLog
 from faceledger.store import snapshot
 from faceledger.store.approximate import ApproximateSettings
+from faceledger.store.buckets import TokenBuckets, token_buckets
 from faceledger.store.database import Database
 from faceledger.store.feed import FollowingIndexes
 from faceledger.vision import FaceEngine
@@ -54,6 +57,12 @@ class Services:
     # does it across processes), so threads queue here instead of on a busy timeout.
     write_lock: threading.RLock = field(default_factory=threading.RLock)
 
+    # Who this process is to other servers on the database (video jobs it runs are its own):
+    # host, process id and a nonce, as "host:pid:nonce".
+    runner_id: str = field(
+        init=False,
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}",
+    )
     # Set on the server's Services: it loads the saved index at start and saves it at close.
     saves_index: bool = field(init=False, default=False)
 
@@ -156,6 +165,11 @@ class Services:
             if name not in self.parts:
                 self.parts[name] = make()
             return self.parts[name]
+
+    def buckets(self, scope: str, rate: float, burst: float) -> TokenBuckets:
+        """The rate limit called ``scope``: its token buckets, shared by every server process
+        on a PostgreSQL database."""
+        return self.part(f"buckets:{scope}", lambda: token_buckets(self.db, scope, rate, burst))
 
     def close(self) -> None:
         """Write aggregated refusals, deliver pending heads to witnesses, then release the

@@ -11,9 +11,6 @@ database's foreign keys, and probe crops with their review task.
 from __future__ import annotations
 
 import fnmatch
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -200,7 +197,7 @@ def record_crop_view(
     faces of a collection, of a review task, or people of a video job (``person:N``)."""
     seen = len(face_ids) + int(probe)
     with refusals_recorded(services, request, "ViewFaceCrops", "throttled", RateLimited):
-        _allowance(services).take(request.actor.key_id, seen)
+        _take_allowance(services, request.actor.key_id, seen)
     with services.write_lock, services.db.write() as session:
         services.ledger.append(
             session,
@@ -214,32 +211,13 @@ def record_crop_view(
         )
 
 
-class _Allowance:
-    """A token bucket per key: ``per_minute`` crops a minute, a minute's worth at once."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.rate, self.burst = per_minute / 60.0, float(per_minute)
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def take(self, key_id: str, count: int) -> None:
-        with self._lock:
-            now = time.monotonic()
-            tokens, last = self._buckets.get(key_id, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens < count:
-                wait = max(1, int((count - tokens) / self.rate + 0.999))
-                raise RateLimited(
-                    f"this key has seen its allowance of face crops for now "
-                    f"({int(self.burst)} a minute); try again in {wait} s"
-                )
-            self._buckets[key_id] = (tokens - count, now)
-            self._buckets.move_to_end(key_id)
-            while len(self._buckets) > 10_000:
-                self._buckets.popitem(last=False)
-
-
-def _allowance(services: Services) -> _Allowance:
-    return services.part(
-        "crop_allowance", lambda: _Allowance(services.settings.crop_views_per_minute)
-    )
+def _take_allowance(services: Services, key_id: str, count: int) -> None:
+    """A token bucket per key: ``crop_views_per_minute`` crops a minute, a minute's worth at
+    once."""
+    per_minute = services.settings.crop_views_per_minute
+    wait = services.buckets("crop-views", per_minute / 60.0, per_minute).take(key_id, count)
+    if wait:
+        raise RateLimited(
+            f"this key has seen its allowance of face crops for now "
+            f"({per_minute} a minute); try again in {max(1, int(wait + 0.999))} s"
+        )

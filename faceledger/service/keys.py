@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from faceledger.errors import NotFoundError
 from faceledger.service.auth import (
     IssuedKey,
     Role,
     create_aws_key,
+    create_first_key,
     create_key,
     revoke_key,
 )
@@ -113,10 +114,9 @@ def revoke(services: Services, request: Request, key_id: str) -> None:
 
 def ensure_admin_key(services: Services) -> Path | None:
     """On first start (no keys at all) create an admin key in a 0600 file; returns its path."""
-    with services.db.read() as session:
-        if session.scalar(select(func.count()).select_from(ApiKeyRow)):
-            return None
-    issued = create_key(services.db, Role.ADMIN, "bootstrap admin")
+    issued = create_first_key(services.db, Role.ADMIN, "bootstrap admin")
+    if issued is None:
+        return None
     path = Path(services.settings.data_dir) / ADMIN_KEY_FILE
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:

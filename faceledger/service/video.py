@@ -19,8 +19,10 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import queue
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from faceledger.delivery import Delivery
 from faceledger.errors import (
@@ -65,7 +67,9 @@ from faceledger.vision.tracking import Track, Tracker
 
 log = logging.getLogger("faceledger.video")
 DEFAULT_SAMPLE_FPS = 5.0
-PROGRESS_EVERY = 10  # frames between progress writes
+PROGRESS_EVERY = 10  # frames between progress writes (each also the runner's heartbeat)
+# A job whose server has not written progress for this long is taken over by another server.
+LEASE = dt.timedelta(seconds=120)
 MAX_MATCHES_PER_PERSON = 10
 T = TypeVar("T")
 
@@ -313,14 +317,43 @@ def cancel_job(services: Services, request: Request, job_id: str) -> None:
 
 
 def resume_unfinished(services: Services) -> int:
-    """Start again every job a stopped server left IN_PROGRESS; returns how many."""
+    """Start again every job a stopped server left IN_PROGRESS (and no other server is
+    running); returns how many."""
     with services.db.read() as session:
-        ids = list(
-            session.scalars(select(VideoJobRow.job_id).where(VideoJobRow.status == "IN_PROGRESS"))
-        )
+        ids = [
+            job.job_id
+            for job in session.scalars(
+                select(VideoJobRow).where(VideoJobRow.status == "IN_PROGRESS")
+            )
+            if job.runner != services.runner_id and claimable(job, services.runner_id)
+        ]
     for job_id in ids:
         runner(services).submit(job_id)
     return len(ids)
+
+
+def claimable(job: VideoJobRow, runner_id: str) -> bool:
+    """Whether ``runner_id`` may run the job: no server holds it, it is ours already, its
+    server stopped saying it runs it (no heartbeat for LEASE), or its server was a process on
+    this host that no longer exists (a server killed and started again resumes at once)."""
+    if job.runner in (None, runner_id) or job.heartbeat_at is None:
+        return True
+    if as_utc(job.heartbeat_at) < utcnow() - LEASE:
+        return True
+    host, _, pid = job.runner.partition(":")
+    return host == socket.gethostname() and not _alive(int(pid.partition(":")[0] or 0))
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class JobRunner:
@@ -350,10 +383,17 @@ class JobRunner:
                 self._queued.discard(job_id)
 
     def shutdown(self) -> None:
-        """Stop at the next batch of frames; unfinished jobs stay IN_PROGRESS, so the next
-        server start runs them again."""
+        """Stop at the next batch of frames; unfinished jobs stay IN_PROGRESS, released, so
+        the next server start (or another server) runs them again."""
         self.stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        me = self.services.runner_id
+        with self.services.write_lock, self.services.db.write() as session:
+            session.execute(
+                update(VideoJobRow)
+                .where(VideoJobRow.runner == me, VideoJobRow.status == "IN_PROGRESS")
+                .values(runner=None)
+            )
 
 
 def runner(services: Services) -> JobRunner:
@@ -371,10 +411,11 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
     """Do the job's work from the beginning (earlier partial results are dropped)."""
     with services.write_lock, services.db.write() as session:
         job = session.get(VideoJobRow, job_id)
-        if job is None or job.status != "IN_PROGRESS":
+        if job is None or job.status != "IN_PROGRESS" or not claimable(job, services.runner_id):
             return
         session.execute(delete(VideoResultRow).where(VideoResultRow.job_id == job_id))
         job.started_at, job.frames_done, job.video_ms_done = utcnow(), 0, 0
+        job.runner, job.heartbeat_at = services.runner_id, utcnow()
         kind, collection_id, parameters = job.kind, job.collection_id, dict(job.parameters)
         job_metadata = dict(job.metadata_ or {})
         path = Path(job.video["path"])
@@ -509,7 +550,8 @@ def _finish(
                 match["status"] = status
     with services.write_lock, services.db.write() as session:
         job = session.get(VideoJobRow, job_id)
-        assert job is not None
+        if job is None or job.status != "IN_PROGRESS" or job.runner != services.runner_id:
+            return  # cancelled, or taken over by another server after a lost heartbeat
         session.add_all(
             VideoResultRow(job_id=job_id, timestamp_ms=t, person_index=p, body=b)
             for t, p, b in rows
@@ -613,9 +655,10 @@ def _progress(services: Services, job_id: str, done: int, frame: Any) -> bool:
     """Write progress; False when the job was cancelled (and is now marked FAILED)."""
     with services.write_lock, services.db.write() as session:
         job = session.get(VideoJobRow, job_id)
-        if job is None:
-            return False
+        if job is None or job.runner != services.runner_id:
+            return False  # another server has taken the job over
         job.frames_done, job.video_ms_done = done, frame.timestamp_ms
+        job.heartbeat_at = utcnow()
         if job.cancel_requested:
             job.status, job.finished_at = "FAILED", utcnow()
             job.status_message = f"cancelled after {done} frames ({frame.timestamp_ms} ms)"

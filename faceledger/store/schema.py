@@ -8,8 +8,9 @@ change both together.
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -51,6 +52,34 @@ class UtcDateTime(TypeDecorator):
         return None if value is None else as_utc(value)
 
 
+DESCRIPTOR_DIMENSION = 128
+
+
+class Descriptor(TypeDecorator):
+    """A face descriptor, bytes in Python (float32, little-endian) wherever it is stored:
+    a BLOB on SQLite, pgvector's ``vector(128)`` on PostgreSQL."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            from pgvector.sqlalchemy import VECTOR
+
+            return dialect.type_descriptor(VECTOR(DESCRIPTOR_DIMENSION))
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: bytes | None, dialect: Any) -> Any:
+        if value is None or dialect.name != "postgresql":
+            return value
+        return np.frombuffer(value, dtype="<f4")
+
+    def process_result_value(self, value: Any, dialect: Any) -> bytes | None:
+        if value is None or isinstance(value, bytes):
+            return value
+        return np.asarray(value, dtype="<f4").tobytes()
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -82,7 +111,7 @@ class FaceRow(Base):
     landmarks: Mapped[list] = mapped_column(JSON)
     quality: Mapped[dict] = mapped_column(JSON)
     confidence: Mapped[float] = mapped_column(Float)
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+    embedding: Mapped[bytes] = mapped_column(Descriptor)
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
@@ -268,6 +297,10 @@ class VideoJobRow(Base):
     frames_total: Mapped[int] = mapped_column(Integer, default=0)
     video_ms_done: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # The server process running it, and when it last said so: a job is another server's
+    # while its heartbeat is fresh (see faceledger.service.video.claim).
+    runner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     review_task_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -330,3 +363,14 @@ class LedgerSignatureRow(Base):
     signature: Mapped[str] = mapped_column(String(128))  # hex Ed25519 signature
     public_key_id: Mapped[str] = mapped_column(String(16))
     signed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RateBucketRow(Base):
+    """A rate limit's token bucket, shared by every server on a PostgreSQL database."""
+
+    __tablename__ = "rate_buckets"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch

@@ -11,10 +11,13 @@ holds as many faces as the database says; otherwise the indexes are rebuilt from
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +31,23 @@ FORMAT = 1
 log = logging.getLogger("faceledger.index")
 
 
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """One process at a time saves or loads (the workers of `serve --workers N` share it)."""
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(folder.with_name(folder.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def save(indexes: FollowingIndexes, folder: Path) -> None:
     """Write every collection's faces and descriptors (and built codes) to ``folder``,
     replacing what is there; caught up with the database first."""
+    with _exclusive(folder):
+        _save(indexes, folder)
+
+
+def _save(indexes: FollowingIndexes, folder: Path) -> None:
     indexes.catch_up()
     temporary = folder.with_name(folder.name + ".partial")
     shutil.rmtree(temporary, ignore_errors=True)
@@ -57,6 +74,11 @@ def save(indexes: FollowingIndexes, folder: Path) -> None:
 def load(indexes: FollowingIndexes, folder: Path) -> bool:
     """Fill ``indexes`` from the snapshot in ``folder`` when it is in step with the database,
     then delete it; False (and the indexes untouched) when there is none or it is not."""
+    with _exclusive(folder):
+        return _load(indexes, folder)
+
+
+def _load(indexes: FollowingIndexes, folder: Path) -> bool:
     meta_file = folder / "meta.json"
     if not meta_file.is_file():
         return False

@@ -10,6 +10,7 @@ from faceledger.config import Settings
 from faceledger.governance.policies import OPERATIONS
 from faceledger.service.context import Services
 from faceledger.vision import FaceEngine
+from tests import databases
 from tests.conftest import LFW, require
 
 
@@ -87,6 +88,7 @@ def shared_engine() -> FaceEngine:
 def open_api(data_dir: Path, engine: FaceEngine, **settings: object):
     # Many tests are refused on purpose; the refusal throttle has its own tests.
     settings.setdefault("refusal_burst", 100_000)
+    databases.remember(data_dir)
     config = Settings(data_dir=data_dir, **settings)
     services = Services.open(config, engine=engine)
     client = TestClient(create_app(config, services))
@@ -94,9 +96,14 @@ def open_api(data_dir: Path, engine: FaceEngine, **settings: object):
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory, shared_engine):
+def api(tmp_path_factory, shared_engine, database):
     data_dir = tmp_path_factory.mktemp("data")
     services, client = open_api(data_dir, shared_engine, max_image_bytes=2_000_000)
     with client:
         yield Api(client, data_dir)
     services.close()
+
+
+# Every test here runs on SQLite and on PostgreSQL.
+database = databases.database
+database_per_test = databases.database_per_test

@@ -20,7 +20,7 @@ SYSTEM = Request(Actor("test:clock", Role.LOCAL))
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, shared_engine):
+def env(tmp_path_factory, shared_engine, database):
     data_dir = tmp_path_factory.mktemp("erasure")
     services, client = open_api(data_dir, shared_engine)
     with client:

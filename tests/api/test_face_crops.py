@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import sqlite3
 
 import pytest
 from PIL import Image
@@ -14,6 +13,7 @@ from PIL import Image
 from faceledger.service import retention
 from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request
+from tests import databases
 from tests.api.conftest import Api, lfw_image, open_api
 
 PEOPLE = ("George_W_Bush", "Colin_Powell")
@@ -21,7 +21,7 @@ INVESTIGATION = {"purpose": "robbery inquiry", "case": "CASE-77", "legal_basis":
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, shared_engine):
+def served(tmp_path_factory, shared_engine, database):
     data_dir = tmp_path_factory.mktemp("crops")
     services, client = open_api(data_dir, shared_engine, crop_views_per_minute=40)
     with client:
@@ -46,7 +46,7 @@ def _enrol(api: Api, collection: str) -> dict[str, str]:
 
 
 def _sealed(data_dir, face_id: str) -> bytes:
-    with sqlite3.connect(data_dir / "faceledger.db") as db:
+    with databases.connect(data_dir) as db:
         row = db.execute("SELECT sealed FROM face_crops WHERE face_id = ?", (face_id,)).fetchone()
     return row[0] if row else b""
 
@@ -181,7 +181,7 @@ def test_reviewers_see_the_probe_and_candidates_of_open_tasks_only(served) -> No
         assert decided.status_code == 200, decided.text
     closed = api.client.get(f"/v1/reviews/{task_id}/crops", headers=reviewer)
     assert closed.status_code == 409, closed.text
-    with sqlite3.connect(data_dir / "faceledger.db") as db:
+    with databases.connect(data_dir) as db:
         kept = db.execute("SELECT sealed FROM review_probe_crops WHERE task_id = ?", (task_id,))
         assert b"JFIF" not in kept.fetchone()[0]
 
@@ -191,7 +191,7 @@ def test_reviewers_see_the_probe_and_candidates_of_open_tasks_only(served) -> No
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3 * 365 + 2)
     run = retention.run_retention(services, system, later)
     assert task_id in run.deleted_review_tasks
-    with sqlite3.connect(data_dir / "faceledger.db") as db:
+    with databases.connect(data_dir) as db:
         probes = db.execute("SELECT count(*) FROM review_probe_crops WHERE task_id = ?", (task_id,))
         assert probes.fetchone()[0] == 0
     assert _sealed(data_dir, face_id)

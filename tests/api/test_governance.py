@@ -19,7 +19,7 @@ CASE = {"purpose": "robbery investigation", "case": "C-2026-0417", "legal_basis"
 
 
 @pytest.fixture(scope="module")
-def gov(tmp_path_factory, shared_engine):
+def gov(tmp_path_factory, shared_engine, database):
     data_dir = tmp_path_factory.mktemp("gov")
     hooks = Collector()  # receives review outcomes
     services, client = open_api(

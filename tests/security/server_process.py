@@ -73,8 +73,9 @@ def post_photo(
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, **env: str) -> None:
-        self.data_dir = data_dir
+    def __init__(self, data_dir: Path, *serve_args: str, **env: str) -> None:
+        """``serve_args``: more options of `faceledger serve` (e.g. ``--workers``)."""
+        self.data_dir, self.serve_args = data_dir, serve_args
         self.port = free_port()
         self.env = {**os.environ, "FACELEDGER_DATA_DIR": str(data_dir), **env}
         self.process: subprocess.Popen | None = None
@@ -85,7 +86,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 90) -> ServerProcess:
         self.process = subprocess.Popen(
-            [str(CLI), "serve", "--port", str(self.port)],
+            [str(CLI), "serve", "--port", str(self.port), *self.serve_args],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -11,9 +11,25 @@ import stat
 import threading
 
 import httpx
+import pytest
 
 from tests.api.conftest import lfw_image, lfw_people
 from tests.security.server_process import ServerProcess, cli, list_faces, post_photo, prepare
+
+
+@pytest.fixture(autouse=True)
+def sqlite_only(database, request):
+    on_postgresql = request.node.name.startswith("test_backup_of_postgresql")
+    if (database == "postgresql") != on_postgresql:
+        pytest.skip(
+            f"backup and restore of the data directory's database do not apply on {database}"
+        )
+
+
+def test_backup_of_postgresql_points_to_pg_dump(tmp_path) -> None:
+    refused = cli(tmp_path / "data", "backup", str(tmp_path / "copy"), check=False)
+    assert refused.returncode != 0 and "pg_dump" in refused.stderr
+    assert not (tmp_path / "copy").exists()
 
 
 def test_online_backup_while_the_server_indexes_then_restore(tmp_path) -> None:

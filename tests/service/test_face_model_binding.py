@@ -3,8 +3,6 @@ its descriptors are never compared with another model's (issue 16)."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,7 @@ from faceledger.service.common import Request
 from faceledger.service.context import Services
 from faceledger.store.schema import FaceRow
 from tests.api.conftest import TEST_POLICY, lfw_image, lfw_people
+from tests.databases import connect
 
 
 def open_services(data_dir, model: str) -> tuple[Services, Request]:
@@ -64,8 +63,8 @@ def test_a_collection_bound_to_an_unknown_model_is_refused_clearly(tmp_path) -> 
     services, request = open_services(tmp_path, "sface")
     collections.create_collection(services, request, "odd")
     services.close()
-    with sqlite3.connect(tmp_path / "faceledger.db") as db:  # a model this build does not have
-        db.execute("UPDATE collections SET face_model_version = 'arcface/9' WHERE 1")
+    with connect(tmp_path) as db:  # a model this build does not have
+        db.execute("UPDATE collections SET face_model_version = 'arcface/9'")
     services, request = open_services(tmp_path, "sface")
     try:
         probe = lfw_image(lfw_people(3)[0], 1).read_bytes()

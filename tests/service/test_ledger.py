@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from faceledger.cli.main import app
-from faceledger.config import Settings
+from faceledger.config import Settings, get_settings
 from faceledger.governance.heads import head_message
 from faceledger.governance.ledger import SIGN_EVERY, chain_hash
 from faceledger.governance.signing import Signer, public_key_pem
@@ -18,6 +17,7 @@ from faceledger.service.auth import Actor, Role
 from faceledger.service.common import Request
 from faceledger.service.context import Services
 from faceledger.vision.models import face_model
+from tests.databases import cli_env, connect, copy_data_dir, remember, url_of
 
 runner = CliRunner()
 EVENTS = 230
@@ -30,9 +30,9 @@ class NoEngine:
 
 
 @pytest.fixture(scope="module")
-def ledger_dir(tmp_path_factory) -> Path:
-    data_dir = tmp_path_factory.mktemp("ledger")
-    services = Services.open(Settings(data_dir=data_dir), engine=NoEngine())  # type: ignore[arg-type]
+def ledger_dir(tmp_path_factory, database) -> Path:
+    data_dir = remember(tmp_path_factory.mktemp("ledger"))
+    services = Services.open(settings_for(data_dir), engine=NoEngine())  # type: ignore[arg-type]
     request = Request(Actor("test", Role.LOCAL), purpose="ledger test")
     for i in range(EVENTS):
         collections.create_collection(services, request, f"c{i}")
@@ -40,18 +40,26 @@ def ledger_dir(tmp_path_factory) -> Path:
     return data_dir
 
 
+def settings_for(data_dir: Path, **settings: Any) -> Settings:
+    return Settings(data_dir=data_dir, database_url=url_of(data_dir), **settings)
+
+
 def copy_of(ledger_dir: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "copy"
-    shutil.copytree(ledger_dir, target)
-    return target
+    return copy_data_dir(ledger_dir, tmp_path / "copy")
+
+
+def invoke(data_dir: Path, *args: str):
+    """The CLI on ``data_dir`` (and its database)."""
+    get_settings.cache_clear()  # the CLI's settings are read once per process: read them anew
+    return runner.invoke(app, [*args, "--data-dir", str(data_dir)], env=cli_env(data_dir))
 
 
 def verify(data_dir: Path, *extra: str):
-    return runner.invoke(app, ["ledger", "verify", "--json", "--data-dir", str(data_dir), *extra])
+    return invoke(data_dir, "ledger", "verify", "--json", *extra)
 
 
-def db(data_dir: Path) -> sqlite3.Connection:
-    return sqlite3.connect(data_dir / "faceledger.db", isolation_level=None)
+def db(data_dir: Path) -> Any:
+    return connect(data_dir)
 
 
 def outcome(result) -> dict:
@@ -93,7 +101,7 @@ def test_a_deleted_event(ledger_dir, tmp_path) -> None:
     assert result.exit_code == 1 and outcome(result)["first_bad_seq"] == 12
 
 
-def rehash_from(conn: sqlite3.Connection, seq: int) -> None:
+def rehash_from(conn: Any, seq: int) -> None:
     rows = conn.execute(
         "SELECT seq, body FROM ledger_events WHERE seq >= ? ORDER BY seq", (seq,)
     ).fetchall()
@@ -123,9 +131,7 @@ def test_a_rewritten_chain_without_the_key(ledger_dir, tmp_path) -> None:
 
 def test_a_replaced_key_is_caught_with_the_published_public_key(ledger_dir, tmp_path) -> None:
     published = tmp_path / "ledger.pub"
-    published.write_text(
-        runner.invoke(app, ["ledger", "public-key", "--data-dir", str(ledger_dir)]).stdout
-    )
+    published.write_text(invoke(ledger_dir, "ledger", "public-key").stdout)
     data_dir = copy_of(ledger_dir, tmp_path)
     key_file = data_dir / "keys" / "ledger-ed25519.pem"
     key_file.unlink()

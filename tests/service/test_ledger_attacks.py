@@ -27,11 +27,11 @@ from faceledger.service.context import Services
 from tests.service.test_ledger import (
     EVENTS,
     NoEngine,
-    app,
     copy_of,
     db,
+    invoke,
     outcome,
-    runner,
+    settings_for,
     verify,
 )
 
@@ -49,7 +49,7 @@ def tables_digest(data_dir: Path) -> str:
 def head_file(data_dir: Path, tmp_path: Path) -> Path:
     """What an auditor keeps: the newest signed head, printed by `ledger head`."""
     held = tmp_path / "held-heads.jsonl"
-    result = runner.invoke(app, ["ledger", "head", "--data-dir", str(data_dir), "--out", str(held)])
+    result = invoke(data_dir, "ledger", "head", "--out", str(held))
     assert result.exit_code == 0, result.output
     return held
 
@@ -63,7 +63,7 @@ def test_the_anchor_file_is_private_and_holds_the_checkpoints(ledger_dir) -> Non
 
 
 def test_ledger_head_prints_the_newest_event_signed(ledger_dir, tmp_path) -> None:
-    result = runner.invoke(app, ["ledger", "head", "--data-dir", str(ledger_dir)])
+    result = invoke(ledger_dir, "ledger", "head")
     assert result.exit_code == 0, result.output
     head = json.loads(result.stdout)
     assert head["seq"] == EVENTS and len(head["hash"]) == 64
@@ -183,13 +183,13 @@ def test_verifying_and_other_commands_never_sign_a_broken_ledger(ledger_dir, tmp
     before = tables_digest(data_dir)
     assert verify(data_dir).exit_code == 0  # 211-230 are beyond every held head
     for command in (["ledger", "verify"], ["ledger", "export"], ["policies", "list"]):
-        runner.invoke(app, [*command, "--data-dir", str(data_dir)])
+        invoke(data_dir, *command)
     assert tables_digest(data_dir) == before
 
 
 def test_a_writer_refuses_to_extend_a_truncated_chain(ledger_dir, tmp_path) -> None:
     data_dir = copy_of(ledger_dir, tmp_path)
-    services = Services.open(Settings(data_dir=data_dir), engine=NoEngine())  # type: ignore[arg-type]
+    services = Services.open(settings_for(data_dir), engine=NoEngine())  # type: ignore[arg-type]
     try:
         collections.create_collection(services, REQUEST, "before")  # seen: event 231
         with db(data_dir) as conn:
@@ -202,7 +202,7 @@ def test_a_writer_refuses_to_extend_a_truncated_chain(ledger_dir, tmp_path) -> N
     with db(data_dir) as conn:
         conn.execute("DELETE FROM ledger_events WHERE seq > 150")
         conn.execute("DELETE FROM ledger_signatures WHERE seq > 150")
-    services = Services.open(Settings(data_dir=data_dir), engine=NoEngine())  # type: ignore[arg-type]
+    services = Services.open(settings_for(data_dir), engine=NoEngine())  # type: ignore[arg-type]
     try:
         with pytest.raises(LedgerError, match="no longer holds event 200"):
             collections.create_collection(services, REQUEST, "later")
@@ -238,6 +238,7 @@ class Witness(BaseHTTPRequestHandler):
 
 
 def test_witnesses_receive_each_checkpoint_and_catch_a_truncation(tmp_path) -> None:
+    Witness.received.clear()  # the test runs once per database
     server = HTTPServer(("127.0.0.1", 0), Witness)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/heads"
@@ -283,7 +284,7 @@ def test_a_malformed_heads_file_is_a_clear_error(ledger_dir, tmp_path) -> None:
 
 
 def test_each_event_signature_is_over_its_seq_and_hash(ledger_dir) -> None:
-    services = Services.open(Settings(data_dir=ledger_dir), engine=NoEngine())  # type: ignore[arg-type]
+    services = Services.open(settings_for(ledger_dir), engine=NoEngine())  # type: ignore[arg-type]
     try:
         key = services.ledger.signer.public_key
         with db(ledger_dir) as conn:

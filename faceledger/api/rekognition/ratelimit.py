@@ -3,26 +3,14 @@ worth (and always at least one request, so rates below 1/s still let requests th
 
 from __future__ import annotations
 
-import threading
-import time
+from faceledger.store.buckets import MemoryBuckets, TokenBuckets
 
 
 class RateLimiter:
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, buckets: TokenBuckets | None = None) -> None:
+        """``buckets``: where the tokens are kept (default: this process's memory)."""
         self.rate = rate
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+        self.buckets = buckets or MemoryBuckets(rate, max(rate, 1.0))
 
     def allow(self, key: str) -> bool:
-        if self.rate <= 0:
-            return True
-        now = time.monotonic()
-        capacity = max(self.rate, 1.0)
-        with self._lock:
-            tokens, last = self._buckets.get(key, (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * self.rate)
-            if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
-                return False
-            self._buckets[key] = (tokens - 1.0, now)
-            return True
+        return self.rate <= 0 or self.buckets.take(key) == 0.0
