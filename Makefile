@@ -77,10 +77,10 @@ bench-console: install
 screenshots: install
 	FACELEDGER_SCREENSHOTS=1 $(BIN)/pytest -q tests/web/test_console.py
 
-# Exact search, the approximate index, faiss IVF-Flat and usearch HNSW at 100k and 1M faces
+# Exact search, the approximate index, faiss IVF-Flat, usearch HNSW and pgvector HNSW at 100k and 1M faces
 # (about 25 minutes, most of it usearch building its graph); SIZES=10000000 PEERS= for 10M.
 SIZES ?= 100000,1000000
-PEERS ?= faiss,usearch
+PEERS ?= faiss,usearch,pgvector
 bench-search: install
 	$(BIN)/python benchmarks/search.py --sizes $(SIZES) --peers "$(PEERS)"
 

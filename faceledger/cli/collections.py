@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -156,12 +157,29 @@ def index(
     policy: PolicyOpt = None,
     case: CaseOpt = None,
     legal_basis: LegalBasisOpt = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Local threads analysing images (default: the cores)."),
+    ] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Analyse the images as Ray tasks (pip install '.[ray]').")
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="A running Ray cluster (host:port, ray://..., auto); default: a Ray "
+            "started for this run."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Index the faces of images; the external image id is the file name without suffix. One
-    bad file does not stop the others; the exit code says the worst thing that happened (3 when
-    an image was refused or gave no face to index)."""
+    """Index the faces of images; the external image id is the file name without suffix. The
+    images are analysed in parallel (local threads, or Ray tasks with --ray); every write is
+    made here, governed and on the ledger. One bad file does not stop the others; the exit code
+    says the worst thing that happened (3 when an image was refused or gave no face)."""
+    from faceledger.service import ingest
+
     files = image_files(paths)
     indexed, skipped, failed = 0, Counter[str](), Counter[str]()
     worst = 0
@@ -171,48 +189,62 @@ def index(
     ):
         with reported_errors():
             collection_cases.describe_collection(services, request, collection_id)
-        with progress_bar("indexing") as (set_total, advance):
+            workers = (
+                ingest.RayWorkers(ray_address)
+                if ray or ray_address
+                else ingest.LocalWorkers(threads or os.cpu_count() or 1)
+            )
+        with progress_bar(f"indexing ({workers.name})") as (set_total, advance):
             set_total(len(files))
-            for file in files:
-                try:
-                    result = face_cases.index_faces(
-                        services,
-                        request,
-                        collection_id,
-                        file.read_bytes(),
-                        external_image_id=external_id_for(file),
-                        max_faces=max_faces,
-                        quality_filter=quality_filter,
-                    )
-                except FaceledgerError as error:
-                    failed[error.code] += 1
-                    worst = max(worst, exit_code_for(error))
+
+            def done(file: Path, outcome: ingest.Outcome) -> None:
+                nonlocal indexed, worst
+                if isinstance(outcome, FaceledgerError):
+                    failed[outcome.code] += 1
+                    worst = max(worst, exit_code_for(outcome))
                     err_console.print(
-                        f"skipped {file}: {error.code}: {error.message}", highlight=False
+                        f"skipped {file}: {outcome.code}: {outcome.message}",
+                        highlight=False,
+                        soft_wrap=True,
                     )
-                except OSError as error:
+                elif isinstance(outcome, OSError):
                     failed["UNREADABLE"] += 1
                     worst = max(worst, 3)
-                    err_console.print(f"skipped {file}: {error}", highlight=False)
+                    err_console.print(f"skipped {file}: {outcome}", highlight=False, soft_wrap=True)
                 else:
-                    indexed += len(result.indexed)
-                    if not result.indexed:
+                    indexed += len(outcome.indexed)
+                    if not outcome.indexed:
                         worst = max(worst, 3)  # no face, or none good enough to index
-                    if not result.indexed and not result.unindexed:
+                    if not outcome.indexed and not outcome.unindexed:
                         skipped["NO_FACE_DETECTED"] += 1
-                    for face in result.unindexed:
+                    for face in outcome.unindexed:
                         skipped.update(face.reasons)
                 advance(1)
+
+            try:
+                ingest.index_files(
+                    services,
+                    request,
+                    collection_id,
+                    ((file, external_id_for(file)) for file in files),
+                    workers,
+                    max_faces=max_faces,
+                    quality_filter=quality_filter,
+                    done=done,
+                )
+            finally:
+                workers.close()
     summary = {
         "images": len(files),
         "indexed_faces": indexed,
         "unindexed_faces_by_reason": dict(skipped),
         "failed_images": dict(failed),
+        "analysed_by": workers.name,
     }
     if as_json:
         print_json(summary)
     else:
-        out_console.print(f"{len(files)} images: {indexed} faces indexed")
+        out_console.print(f"{len(files)} images ({workers.name}): {indexed} faces indexed")
         for reason, count in sorted(skipped.items()):
             out_console.print(f"  not indexed, {reason}: {count}")
         for code, count in sorted(failed.items()):

@@ -8,6 +8,7 @@ from faceledger.cli import (
     audit,
     backup,
     collections,
+    database,
     evaluate,
     faces,
     governance,
@@ -43,6 +44,7 @@ app.add_typer(video.app, name="video")
 app.command()(video.watch)
 app.command()(backup.backup)
 app.command()(backup.restore)
+app.add_typer(database.db_app, name="db")
 
 
 def run() -> None:

@@ -6,8 +6,17 @@ from faceledger.imaging.decode import (
     decode_image,
     load_image,
     peek_size,
+    read_image_file,
     sha256_hex,
 )
 from faceledger.imaging.encode import encode_jpeg
 
-__all__ = ["ImageLimits", "decode_image", "encode_jpeg", "load_image", "peek_size", "sha256_hex"]
+__all__ = [
+    "ImageLimits",
+    "decode_image",
+    "encode_jpeg",
+    "load_image",
+    "peek_size",
+    "read_image_file",
+    "sha256_hex",
+]

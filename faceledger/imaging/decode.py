@@ -47,16 +47,21 @@ def load_image(source: str | Path | bytes, limits: ImageLimits | None = None) ->
     if isinstance(source, bytes | bytearray | memoryview):
         return decode_image(bytes(source), limits)
     limits = limits or ImageLimits()
-    path = Path(source)
+    return decode_image(read_image_file(Path(source), limits), limits)
+
+
+def read_image_file(path: Path, limits: ImageLimits) -> bytes:
+    """An image file's bytes; a file larger than any accepted image is refused before it is
+    read into memory."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise InputNotFoundError(f"no such file: {path}") from None
     if path.is_dir():
         raise InvalidImageError("UNSUPPORTED_FORMAT", f"{path} is a folder, not an image file")
-    if size > limits.max_bytes:  # refuse before reading a huge file into memory
+    if size > limits.max_bytes:
         raise _too_large(size, limits)
-    return decode_image(path.read_bytes(), limits)
+    return path.read_bytes()
 
 
 def peek_size(data: bytes) -> tuple[int, int] | None:

@@ -1,11 +1,10 @@
-"""Index, list, delete, search, compare and detect faces (Rekognition's semantics)."""
+"""List, delete, search, compare and detect faces (Rekognition's semantics); indexing is in
+:mod:`faceledger.service.indexing` (re-exported here)."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import numpy as np
 from sqlalchemy import select
@@ -26,9 +25,10 @@ from faceledger.service.common import (
     read_image,
     require_collection,
 )
-from faceledger.service.consent import mark_used, require_consent
+from faceledger.service.consent import mark_used
 from faceledger.service.context import Services
-from faceledger.service.crops import crop_jpeg, sealed_face_crop, sealed_probe_crop
+from faceledger.service.crops import crop_jpeg, sealed_probe_crop
+from faceledger.service.indexing import index_faces as index_faces  # re-exported
 from faceledger.service.policy import enforce
 from faceledger.service.results import (
     ComparedFace,
@@ -38,93 +38,13 @@ from faceledger.service.results import (
     FaceMatch,
     FaceRecord,
     Governance,
-    IndexedFace,
-    IndexResult,
     Page,
     SearchResult,
-    UnindexedFace,
 )
 from faceledger.store.schema import FaceRow
-from faceledger.vision import Box, Face, FaceEngine, QualityLevel, gate_reasons
+from faceledger.vision import Box, Face, FaceEngine
 
-EXTERNAL_IMAGE_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
 DEFAULT_THRESHOLD = 80.0
-
-
-def index_faces(
-    services: Services,
-    request: Request,
-    collection_id: str,
-    image_bytes: bytes,
-    *,
-    external_image_id: str | None = None,
-    max_faces: int | None = None,
-    quality_filter: QualityLevel | str = QualityLevel.AUTO,
-) -> IndexResult:
-    """Store the faces of an image. Faces the quality gate drops, and those beyond
-    ``max_faces`` (the largest and most confident are kept), come back with their reasons."""
-    request.actor.require("faces:write")
-    if external_image_id is not None and not EXTERNAL_IMAGE_ID.match(external_image_id):
-        raise InvalidParameterError(
-            "an external image id is 1-255 characters of letters, digits and '_.-:'"
-        )
-    if max_faces is not None:
-        check_limit(max_faces, "max faces", 100)
-    level = _quality_level(quality_filter)
-    with services.db.read() as session:
-        collection = require_collection(session, collection_id)
-    engine = services.engine_for(collection.face_model_version)
-    decision = enforce(services, request, "index_faces", collection_id=collection_id)
-    consent = require_consent(
-        services, request, decision, collection_id, external_image_id=external_image_id
-    )
-    with services.gate.slot():
-        image = read_image(services, image_bytes)
-        faces = analyze(services, image, engine)
-        keep, unindexed = _filter_faces(faces, level, max_faces)
-        rows = [
-            _face_row(collection_id, image, face, external_image_id, request, decision.policy)
-            for face in keep
-        ]
-        crops = [
-            sealed_face_crop(services, row.face_id, crop_jpeg(image, face))
-            for row, face in zip(rows, keep, strict=True)
-            if collection.keep_face_crops
-        ]
-    with services.write_lock, services.db.write() as session:
-        if not require_collection(session, collection_id).keep_face_crops:
-            crops = []  # switched off meanwhile
-        session.add_all(rows)
-        session.flush()
-        session.add_all(crops)
-        services.ledger.append(
-            session,
-            request.event(
-                "IndexFaces",
-                collection_id=collection_id,
-                image_sha256=image.sha256,
-                parameters={
-                    "external_image_id": external_image_id,
-                    "max_faces": max_faces,
-                    "quality_filter": level.value,
-                    "policy": decision.policy,
-                    "legal_basis": decision.legal_basis.value,
-                    "consent_id": consent,
-                },
-                results={
-                    "indexed_face_ids": [r.face_id for r in rows],
-                    "unindexed": [list(u.reasons) for u in unindexed],
-                    "crops_kept": len(crops),
-                },
-            ),
-        )
-    records = [
-        IndexedFace(face_record(row), DetectedFace.of(face))
-        for row, face in zip(rows, keep, strict=True)
-    ]
-    return IndexResult(
-        records, unindexed, image.width, image.height, image.sha256, engine.model_version
-    )
 
 
 def list_faces(
@@ -373,58 +293,6 @@ def detect_faces(services: Services, request: Request, image_bytes: bytes) -> De
 
 
 # -- internals ---------------------------------------------------------------------------------
-
-
-def _quality_level(value: QualityLevel | str) -> QualityLevel:
-    try:
-        return QualityLevel(value)
-    except ValueError:
-        raise InvalidParameterError(
-            "quality filter is one of NONE, AUTO, LOW, MEDIUM, HIGH"
-        ) from None
-
-
-def _filter_faces(
-    faces: list[Face], level: QualityLevel, max_faces: int | None
-) -> tuple[list[Face], list[UnindexedFace]]:
-    passed, unindexed = [], []
-    for face in faces:
-        reasons = gate_reasons(face.quality, level)
-        if reasons:
-            unindexed.append(UnindexedFace(DetectedFace.of(face), tuple(r.value for r in reasons)))
-        else:
-            passed.append(face)
-    passed.sort(key=lambda f: (-f.box.area, -f.confidence))
-    if max_faces is not None and len(passed) > max_faces:
-        unindexed += [
-            UnindexedFace(DetectedFace.of(f), ("EXCEEDS_MAX_FACES",)) for f in passed[max_faces:]
-        ]
-        passed = passed[:max_faces]
-    return passed, unindexed
-
-
-def _face_row(
-    collection_id: str,
-    image: LoadedImage,
-    face: Face,
-    external_image_id: str | None,
-    request: Request,
-    policy: str,
-) -> FaceRow:
-    assert face.embedding is not None
-    return FaceRow(
-        face_id=str(uuid.uuid4()),
-        collection_id=collection_id,
-        external_image_id=external_image_id,
-        image_id=image.sha256,
-        box=asdict(face.box) | {"image_width": image.width, "image_height": image.height},
-        landmarks=[[p.x, p.y] for p in face.landmarks],
-        quality=asdict(face.quality),
-        confidence=face.confidence,
-        embedding=np.asarray(face.embedding, dtype="<f4").tobytes(),
-        created_by=request.actor.key_id,
-        policy=policy,
-    )
 
 
 def _largest_face(

@@ -116,16 +116,14 @@ class FollowingIndexes:
 
     def _rebuild(self, session: Session) -> None:
         indexes = self._new_set()
+        # The newest change first, then the faces: on PostgreSQL each statement sees its own
+        # snapshot, so a face committed in between is loaded and its change applied again on
+        # the next catch-up (adding is idempotent); the reverse order could miss it.
         newest = session.scalar(select(func.max(FaceChangeRow.seq))) or 0
-        rows = session.execute(
-            select(FaceRow.collection_id, FaceRow.face_id, FaceRow.embedding).execution_options(
-                yield_per=10_000
-            )
-        )
         pending: dict[str, list[tuple[str, np.ndarray]]] = {}
-        for collection_id, face_id, blob in rows:
+        for collection_id, face_id, vector in _stored_descriptors(session):
             batch = pending.setdefault(collection_id, [])
-            batch.append((face_id, np.frombuffer(blob, dtype=np.float32)))
+            batch.append((face_id, vector))
             if len(batch) >= 10_000:
                 indexes.get(collection_id).add(batch)
                 pending[collection_id] = []
@@ -134,6 +132,25 @@ class FollowingIndexes:
         self._allow_builds(indexes)
         self._indexes, self.applied = indexes, newest
         self.rebuilds += 1
+
+
+def _stored_descriptors(session: Session) -> Iterator[tuple[str, str, np.ndarray]]:
+    """(collection, face, descriptor) for every stored face, streamed."""
+    if session.get_bind().dialect.name != "postgresql":
+        query = select(FaceRow.collection_id, FaceRow.face_id, FaceRow.embedding)
+        for collection_id, face_id, blob in session.execute(
+            query.execution_options(yield_per=10_000)
+        ):
+            yield collection_id, face_id, np.frombuffer(blob, dtype=np.float32)
+        return
+    # pgvector's binary form (a 2-byte dimension, 2 unused, big-endian float32s) through a
+    # server-side cursor: parsing the text form of a million descriptors takes a minute.
+    connection = session.connection().connection.driver_connection
+    with connection.cursor(name="faceledger_rebuild", binary=True) as cursor:
+        cursor.itersize = 10_000
+        cursor.execute("SELECT collection_id, face_id, embedding FROM faces")
+        for collection_id, face_id, raw in cursor:
+            yield collection_id, face_id, np.frombuffer(raw, dtype=">f4", offset=4).astype("<f4")
 
 
 def _embeddings(session: Session, face_ids: list[str]) -> dict[str, np.ndarray]:
