@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-recognizers bench-fairness bench-requests bench-video bench-console screenshots bench-search bench-service-scale fuzz load clean
+.PHONY: install test lint serve eval calibrate audit bench bench-detection bench-recognizers bench-fairness bench-requests bench-video bench-console screenshots bench-search bench-service-scale bench-ray fuzz load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,9 +85,14 @@ bench-search: install
 	$(BIN)/python benchmarks/search.py --sizes $(SIZES) --peers "$(PEERS)"
 
 # The server at 1M faces: start time (from the database, from its saved index), search by face
-# id and by image through the API.
+# id and by image through the API; DATABASE=postgresql for the same on PostgreSQL + pgvector.
+DATABASE ?= sqlite
 bench-service-scale: install
-	$(BIN)/python benchmarks/service_scale.py --faces 1000000
+	$(BIN)/python benchmarks/service_scale.py --faces 1000000 --database $(DATABASE)
+
+# Batch ingest of 400 LFW photos: local threads (1, 2) and a local Ray cluster (1, 2 CPUs).
+bench-ray: install
+	$(BIN)/python benchmarks/ray_ingest.py --images 400
 
 # Coverage-guided fuzzing of every reader of untrusted input (atheris), FUZZ_SECONDS long;
 # crashes are written to out/fuzz/ and fail the run. make test runs the same contracts briefly.
