@@ -77,7 +77,7 @@ async def _record_refusal(request: Request, error: FaceledgerError) -> None:
     if actor is None:
         return
     if isinstance(error, (PolicyViolation, RuleViolation)):  # the service recorded these
-        charge(request)
+        await run_in_threadpool(charge, request)
         return
     if not isinstance(error, PermissionDeniedError):
         return

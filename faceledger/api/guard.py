@@ -39,6 +39,10 @@ class AddressThrottle:
     def __init__(self, buckets: TokenBuckets, rate: float) -> None:
         self.buckets, self.rate = buckets, rate
 
+    @property
+    def in_memory(self) -> bool:
+        return self.buckets.in_memory
+
     def exhausted(self, address: str) -> bool:
         return self.buckets.available(address) < 1.0
 
@@ -155,8 +159,13 @@ class RequestGuard:
             scope["client"] = (forwarded, 0)
         address = client_address(scope)
         # Health needs no credentials and writes nothing: it stays answered for monitoring.
-        if throttle.exhausted(address) and scope.get("path") != "/v1/health":
-            wait = throttle.retry_after(address)
+        exhausted = (
+            throttle.exhausted(address)
+            if throttle.in_memory
+            else await run_in_threadpool(throttle.exhausted, address)
+        )
+        if exhausted and scope.get("path") != "/v1/health":
+            wait = await run_in_threadpool(throttle.retry_after, address)
             path = f"{scope.get('method')} {scope.get('path')}"
             await run_in_threadpool(
                 record_refusal,

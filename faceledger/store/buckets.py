@@ -26,6 +26,8 @@ MAX_SUBJECTS = 50_000  # buckets remembered in memory (the least recently drawn 
 
 
 class TokenBuckets(Protocol):
+    in_memory: bool  # False: each draw is a database round trip (keep it off the event loop)
+
     def take(self, subject: str, count: float = 1.0, *, force: bool = False) -> float:
         """Draw ``count`` tokens: 0.0 when drawn, else the seconds until there are enough (and
         nothing is drawn). ``force`` draws them anyway, into debt if need be."""
@@ -43,6 +45,8 @@ def _wait(tokens: float, count: float, rate: float) -> float:
 
 
 class MemoryBuckets:
+    in_memory = True
+
     def __init__(
         self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -72,6 +76,8 @@ class MemoryBuckets:
 
 class DatabaseBuckets:
     """Buckets in PostgreSQL, timed by the database's clock (servers' clocks may differ)."""
+
+    in_memory = False
 
     def __init__(self, db: Database, scope: str, rate: float, burst: float) -> None:
         self.db, self.scope, self.rate, self.burst = db, scope, rate, burst

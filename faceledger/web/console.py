@@ -201,7 +201,7 @@ async def login(request: Request) -> Response:
             sessions.sign_in, services_of(request), str(form.get("api_key") or ""), address
         )
     except AuthenticationError as error:
-        request.app.state.refusal_throttle.charge(address)
+        await run_in_threadpool(request.app.state.refusal_throttle.charge, address)
         return render(request, "login.html", None, status_code=401, error=error.message)
     response = see_other("/console")
     response.set_cookie(

@@ -18,12 +18,13 @@ from tests.security.server_process import ServerProcess, cli, list_faces, post_p
 
 
 @pytest.fixture(autouse=True)
-def sqlite_only(database, request):
-    on_postgresql = request.node.name.startswith("test_backup_of_postgresql")
-    if (database == "postgresql") != on_postgresql:
-        pytest.skip(
-            f"backup and restore of the data directory's database do not apply on {database}"
-        )
+def one_database(database, request):
+    """Backup and restore copy a SQLite file; on PostgreSQL they refuse, pointing to pg_dump."""
+    about_postgresql = request.node.name.startswith("test_backup_of_postgresql")
+    if database == "postgresql" and not about_postgresql:
+        pytest.skip("backup and restore copy SQLite's file; PostgreSQL is backed up by pg_dump")
+    if database == "sqlite" and about_postgresql:
+        pytest.skip("a test of the refusal on PostgreSQL")
 
 
 def test_backup_of_postgresql_points_to_pg_dump(tmp_path) -> None:

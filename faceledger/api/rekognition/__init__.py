@@ -135,7 +135,12 @@ async def _handle(http: Request) -> Response:
     except AuthenticationError as error:
         return await _refuse(http, claimed, "unknown", action, error.message, "credentials")
     limiter: RateLimiter = http.app.state.rate_limiter
-    if not limiter.allow(credential.actor.key_id):
+    allowed = (
+        limiter.allow(credential.actor.key_id)
+        if limiter.buckets.in_memory
+        else await run_in_threadpool(limiter.allow, credential.actor.key_id)
+    )
+    if not allowed:
         return aws_error(
             "ProvisionedThroughputExceededException",
             f"more than {services.settings.aws_rate_limit:g} requests per second "
@@ -157,7 +162,7 @@ async def _handle(http: Request) -> Response:
     try:
         result = await run_in_threadpool(ACTIONS[action], call)
     except PolicyViolation as error:  # the service put the refusal on the ledger already
-        charge(http)
+        await run_in_threadpool(charge, http)
         return aws_error("AccessDeniedException", error.message)
     except PermissionDeniedError as error:
         kind = "role" if "role" in error.message else "rule"
