@@ -298,7 +298,7 @@ class VideoJobRow(Base):
     video_ms_done: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     # The server process running it, and when it last said so: a job is another server's
-    # while its heartbeat is fresh (see faceledger.service.video.claim).
+    # while its heartbeat is fresh (see faceledger.service.video.claimable).
     runner: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     review_task_id: Mapped[str | None] = mapped_column(String(36))
