@@ -10,6 +10,7 @@ an archive of any size is streamed, not loaded.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class EngineSpec:
 
 
 _engines: dict[EngineSpec, FaceEngine] = {}  # one per worker process and model
+_engines_lock = threading.Lock()
 
 
 def analyze_task(
@@ -49,14 +51,15 @@ def analyze_task(
 ) -> AnalyzedImage | FaceledgerError:
     """What a worker runs: the engine is made once per process and kept. A refused image's
     error comes back as the result (a task that raises would be retried)."""
-    engine = _engines.get(spec)
-    if engine is None:
-        engine = _engines[spec] = FaceEngine.for_model(
-            spec.model_version,
-            detector=spec.detector,
-            min_face_px=spec.min_face_px,
-            cnn_fallback=spec.cnn_fallback,
-        )
+    with _engines_lock:
+        engine = _engines.get(spec)
+        if engine is None:
+            engine = _engines[spec] = FaceEngine.for_model(
+                spec.model_version,
+                detector=spec.detector,
+                min_face_px=spec.min_face_px,
+                cnn_fallback=spec.cnn_fallback,
+            )
     try:
         return analyze_image(engine, limits, data, plan)
     except FaceledgerError as error:
@@ -185,6 +188,8 @@ def index_files(
             spec = EngineSpec(
                 plan.model_version, settings.detector, settings.min_face_px, settings.cnn_fallback
             )
+            with _engines_lock:  # local threads use this process's engine; Ray workers their own
+                _engines.setdefault(spec, services.engine_for(plan.model_version))
             plans[path] = plan
             yield path, (spec, limits, data, plan)
 

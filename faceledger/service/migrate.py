@@ -20,7 +20,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from faceledger.config import Settings
-from faceledger.errors import ConfigurationError, InvalidParameterError
+from faceledger.errors import FaceledgerError, InvalidParameterError
 from faceledger.governance.heads import read_heads
 from faceledger.governance.ledger import Verification, verify
 from faceledger.governance.signing import Signer
@@ -68,11 +68,12 @@ def migrate_to(
             for table in tables:
                 copied = writing.scalar(select(func.count()).select_from(table))
                 if copied != rows[table.name]:
-                    raise ConfigurationError(
-                        f"{table.name}: {rows[table.name]} rows read but {copied} written"
+                    raise FaceledgerError(  # rolled back: the target stays empty
+                        f"{table.name}: {rows[table.name]} rows read but {copied} written",
+                        code="MIGRATION_INCOMPLETE",
                     )
         anchor = settings.anchor_file
-        heads = [item for item in read_heads(anchor)] if anchor.exists() else []
+        heads = list(read_heads(anchor)) if anchor.exists() else []
         key = Signer.load_or_create(key_file).public_key
         with target.read() as session:
             verification = verify(session, key, heads)
