@@ -131,10 +131,24 @@ def create_first_key(db: Database, role: Role, name: str) -> IssuedKey | None:
 
 
 def _add_key(session: Session, role: Role, name: str, policy: str | None) -> IssuedKey:
-    if not name.strip():
-        raise InvalidParameterError("a key needs a name saying who or what holds it")
     key_id = "flk_" + secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
+    _add_row(session, key_id, secret, role, name, policy)
+    return IssuedKey(key_id, name, role, f"{key_id}.{secret}", policy)
+
+
+def _add_row(
+    session: Session,
+    key_id: str,
+    secret: str,
+    role: Role,
+    name: str,
+    policy: str | None,
+    **columns: object,
+) -> None:
+    """A key's row: only the secret's SHA-256 is stored."""
+    if not name.strip():
+        raise InvalidParameterError("a key needs a name saying who or what holds it")
     session.add(
         ApiKeyRow(
             key_id=key_id,
@@ -142,9 +156,9 @@ def _add_key(session: Session, role: Role, name: str, policy: str | None) -> Iss
             role=role.value,
             secret_sha256=_digest(secret),
             policy=policy,
+            **columns,
         )
     )
-    return IssuedKey(key_id, name, role, f"{key_id}.{secret}", policy)
 
 
 @dataclass(frozen=True)
@@ -168,24 +182,21 @@ def create_aws_key(
     """An AWS-style key pair for Signature V4: access key id ``FLAK...`` and a secret that is
     stored sealed (the server must recompute signatures with it), shown once."""
     role = _role(role)
-    if not name.strip():
-        raise InvalidParameterError("a key needs a name saying who or what holds it")
     key_id = "FLAK" + "".join(
         secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16)
     )
     secret = secrets.token_urlsafe(30)
     with db.write() as session:
-        session.add(
-            ApiKeyRow(
-                key_id=key_id,
-                name=name,
-                role=role.value,
-                secret_sha256=_digest(secret),
-                default_purpose=purpose,
-                default_case=case,
-                policy=policy,
-                aws_secret_encrypted=box.seal(secret, key_id),
-            )
+        _add_row(
+            session,
+            key_id,
+            secret,
+            role,
+            name,
+            policy,
+            default_purpose=purpose,
+            default_case=case,
+            aws_secret_encrypted=box.seal(secret, key_id),
         )
     return IssuedKey(key_id, name, role, secret, policy)
 
