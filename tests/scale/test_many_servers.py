@@ -137,3 +137,38 @@ def test_several_workers_need_postgresql(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("FACELEDGER_DATABASE_URL", raising=False)
     refused = cli(tmp_path / "data", "serve", "--workers", "2", check=False)
     assert refused.returncode == 2 and "postgresql://" in refused.stderr
+
+
+def test_servers_starting_together_migrate_once_and_make_one_admin_key(
+    postgresql_server, shared_engine, tmp_path
+) -> None:
+    """Three servers' starts on a new database at the same moment: the schema is made once
+    (the others wait, then find it current) and exactly one bootstrap admin key exists."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from faceledger.config import Settings
+    from faceledger.service.context import Services
+    from faceledger.service.keys import ensure_admin_key
+    from faceledger.store.schema import ApiKeyRow
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgresql_server.new_database())
+    start = threading.Barrier(3)
+
+    def start_server(_: int) -> tuple[Services, object]:
+        start.wait()
+        services = Services.open(settings, engine=shared_engine)
+        return services, ensure_admin_key(services)
+
+    pool = ThreadPoolExecutor(3)
+    try:  # unserialised migrations deadlock: a time limit turns that into a failure
+        started = [f.result(timeout=120) for f in [pool.submit(start_server, n) for n in range(3)]]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    try:
+        written = [path for _, path in started if path is not None]
+        assert len(written) == 1  # one server wrote the key file; the others found a key
+        with started[0][0].db.read() as session:
+            assert session.query(ApiKeyRow).count() == 1
+    finally:
+        for services, _ in started:
+            services.close()
