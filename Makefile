@@ -92,7 +92,7 @@ bench-service-scale: install
 
 # Batch ingest of 400 LFW photos: local threads (1, 2) and a local Ray cluster (1, 2 CPUs).
 bench-ray: install
-	$(BIN)/python benchmarks/ray_ingest.py --images 400
+	$(BIN)/python benchmarks/on_ray.py --images 400
 
 # Coverage-guided fuzzing of every reader of untrusted input (atheris), FUZZ_SECONDS long;
 # crashes are written to out/fuzz/ and fail the run. make test runs the same contracts briefly.

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceledger.config import get_settings
+from faceledger.config import Settings, get_settings
 from faceledger.imaging.video import frames, probe
-from faceledger.service.video import fallback_every, follow_faces
+from faceledger.service.video_analysis import FramePlan, follow_faces
 from faceledger.vision import FaceEngine
 from faceledger.vision.tracking import Tracker
 
@@ -48,9 +48,9 @@ def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: f
     decoded = _frames_until(path, fps, seconds, engine.yunet_scale)  # as jobs decode
     tracker = Tracker.on_scale_of(engine)  # as jobs track
     sightings = []
-    # the CNN fallback about once a second of video, on the clip's own frame rate, as jobs do
-    every = fallback_every(fps, {"frame_rate": probe(path).frame_rate})
-    for frame, faces, people in follow_faces(engine, decoded, every, tracker):
+    # the CNN fallback about once a second of video and segments as a job's defaults
+    plan = FramePlan.of(probe(path), fps, Settings().video_segment_seconds)
+    for frame, faces, people in follow_faces(engine, decoded, tracker, plan):
         sightings += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
     return time.perf_counter() - started, tracker, sightings
 

@@ -138,6 +138,20 @@ class Settings(BaseSettings):
     video_jobs: int = Field(
         default=1, ge=1, le=16, description="Video jobs worked on at once; the rest wait."
     )
+    ray_address: str = Field(
+        default="",
+        description="Run video jobs' decoding, detection and descriptors as Ray tasks on this "
+        "cluster (host:port, ray://..., auto; 'local': a Ray started in this process); every "
+        "write stays in the server. Empty: on the server's own threads.",
+    )
+    video_segment_seconds: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=3600.0,
+        description="On Ray, a video is analysed in segments of this many seconds, one task "
+        "each. Either way, detection starts afresh at each segment's start, so both give the "
+        "same results.",
+    )
     max_video_bytes: int = Field(
         default=10 * 1024**3, gt=0, description="Largest video file accepted, in bytes."
     )

@@ -169,5 +169,11 @@ class ServiceBusy(FaceledgerError):
         self.retry_after = retry_after
 
 
+class WorkersFailed(FaceledgerError):
+    """A cluster lost a task beyond its retries, or went away."""
+
+    code = "WORKERS_FAILED"
+
+
 class RequestTooLarge(FaceledgerError):
     code = "REQUEST_TOO_LARGE"

@@ -29,7 +29,10 @@ from faceledger.cli.local import (
     LegalBasisOpt,
     PolicyOpt,
     PurposeOpt,
+    RayAddressOpt,
+    RayOpt,
     local_services,
+    ray_address_of,
 )
 from faceledger.errors import FaceledgerError, InvalidParameterError
 from faceledger.vision import QualityLevel
@@ -161,16 +164,8 @@ def index(
         int | None,
         typer.Option(min=1, max=64, help="Local threads analysing images (default: the cores)."),
     ] = None,
-    ray: Annotated[
-        bool, typer.Option("--ray", help="Analyse the images as Ray tasks (pip install '.[ray]').")
-    ] = False,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="A running Ray cluster (host:port, ray://..., auto); default: a Ray "
-            "started for this run."
-        ),
-    ] = None,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -189,9 +184,10 @@ def index(
     ):
         with reported_errors():
             collection_cases.describe_collection(services, request, collection_id)
+            address = ray_address_of(ray, ray_address)
             workers = (
-                ingest.RayWorkers(ray_address)
-                if ray or ray_address
+                ingest.RayWorkers(None if address == "local" else address)
+                if address
                 else ingest.LocalWorkers(threads or os.cpu_count() or 1)
             )
         with progress_bar(f"indexing ({workers.name})") as (set_total, advance):

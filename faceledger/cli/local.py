@@ -33,11 +33,28 @@ LegalBasisOpt = Annotated[
     str | None,
     typer.Option(help="consent, warrant, court_order, exigent_circumstances or none."),
 ]
+RayOpt = Annotated[
+    bool,
+    typer.Option("--ray", help="Do the pixel work as Ray tasks (pip install 'faceledger[ray]')."),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="A running Ray cluster (host:port, ray://..., auto); default with --ray: a Ray "
+        "started for this run."
+    ),
+]
 
 
-def settings_for(data_dir: Path | None) -> Settings:
-    settings = get_settings()
-    return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+def ray_address_of(ray: bool, address: str | None) -> str:
+    """The ``ray_address`` setting the options ask for ('' when neither is given)."""
+    return address or ("local" if ray else "")
+
+
+def settings_for(data_dir: Path | None, **changes: object) -> Settings:
+    if data_dir:
+        changes["data_dir"] = data_dir
+    return get_settings().model_copy(update=changes)
 
 
 @contextmanager
@@ -48,15 +65,17 @@ def local_services(
     policy: str | None = None,
     case: str | None = None,
     legal_basis: str | None = None,
+    **changes: object,
 ) -> Iterator[tuple[Services, Request]]:
     """Services on the data directory and a request by the local user (role ``local``), under
-    ``policy`` (the server's default policy when None): the CLI is held to policies too."""
+    ``policy`` (the server's default policy when None): the CLI is held to policies too.
+    ``changes``: settings this command sets for itself."""
     from faceledger.service.auth import Actor, Role
     from faceledger.service.common import Request
     from faceledger.service.context import Services
 
     with reported_errors():
-        services = Services.open(settings_for(data_dir))
+        services = Services.open(settings_for(data_dir, **changes))
         try:
             actor = Actor(f"cli:{getpass.getuser()}", Role.LOCAL, policy=policy)
             yield services, Request(actor, purpose, case, legal_basis)

@@ -28,7 +28,10 @@ from faceledger.cli.local import (
     LegalBasisOpt,
     PolicyOpt,
     PurposeOpt,
+    RayAddressOpt,
+    RayOpt,
     local_services,
+    ray_address_of,
 )
 
 app = typer.Typer(help="Find faces and people in stored video.", no_args_is_help=True)
@@ -54,6 +57,8 @@ def detect(
     sheet: SheetOpt = None,
     purpose: PurposeOpt = None,
     policy: PolicyOpt = None,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """The faces in a video file, followed across frames (one index per person)."""
@@ -66,6 +71,7 @@ def detect(
         output,
         sheet,
         data_dir,
+        ray_address_of(ray, ray_address),
         purpose=purpose,
         policy=policy,
     )
@@ -84,6 +90,8 @@ def search(
     policy: PolicyOpt = None,
     case: CaseOpt = None,
     legal_basis: LegalBasisOpt = None,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """The collection's faces like the people in a video file: candidates for review."""
@@ -96,6 +104,7 @@ def search(
         output,
         sheet,
         data_dir,
+        ray_address_of(ray, ray_address),
         purpose=purpose,
         policy=policy,
         case=case,
@@ -112,13 +121,18 @@ def _run(
     output: str,
     sheet: Path | None,
     data_dir: Path | None,
+    ray_address: str,
     **context: Any,
 ) -> None:
     from faceledger.service import video as video_cases
 
     if output not in ("table", "json", "csv"):
         raise typer.BadParameter("--format is table, json or csv")
-    with local_services(data_dir, context.pop("purpose"), **context) as (services, request):
+    changes = {"ray_address": ray_address} if ray_address else {}
+    with local_services(data_dir, context.pop("purpose"), **context, **changes) as (
+        services,
+        request,
+    ):
         with reported_errors():
             job_id = video_cases.start_job(
                 services,

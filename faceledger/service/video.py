@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import json
 import logging
 import os
-import queue
 import re
 import socket
 import threading
@@ -44,12 +42,12 @@ from faceledger.errors import (
 )
 from faceledger.imaging import encode_jpeg
 from faceledger.imaging.decode import format_bytes
-from faceledger.imaging.video import Frame, VideoLimits, frames, probe
+from faceledger.imaging.video import VideoLimits, frames, probe
 from faceledger.service.auth import Actor, Role
 from faceledger.service.buckets import UPLOADS, uploads_folder
 from faceledger.service.common import (
     Request,
-    collection_engine,
+    collection_model,
     decode_token,
     encode_token,
     require_collection,
@@ -59,10 +57,11 @@ from faceledger.service.crops import record_crop_view
 from faceledger.service.faces import DEFAULT_THRESHOLD, _record_search, _search
 from faceledger.service.policy import enforce
 from faceledger.service.results import FaceMatch
+from faceledger.service.video_analysis import FramePlan, follow_faces, follow_segments
+from faceledger.service.workers import EngineSpec, RayWorkers
 from faceledger.store.schema import VideoJobRow, VideoResultRow, as_utc, utcnow
 from faceledger.vision import Box, Face, FaceEngine
 from faceledger.vision.crops import box_crop
-from faceledger.vision.engine import SeenBoxes
 from faceledger.vision.tracking import Track, Tracker
 
 log = logging.getLogger("faceledger.video")
@@ -417,7 +416,6 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
         job.started_at, job.frames_done, job.video_ms_done = utcnow(), 0, 0
         job.runner, job.heartbeat_at = services.runner_id, utcnow()
         kind, collection_id, parameters = job.kind, job.collection_id, dict(job.parameters)
-        job_metadata = dict(job.metadata_ or {})
         path = Path(job.video["path"])
         request = Request(
             Actor(job.requester_key_id, Role(parameters["role"])),
@@ -428,13 +426,12 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
     try:
         sha = _file_sha256(path)
         # A search describes faces with the collection's model; detection with the default.
-        engine = collection_engine(services, collection_id) if collection_id else services.engine
+        model = collection_model(services, collection_id) if collection_id else None
+        model = model or services.default_model
+        engine = services.engine_for(model)
         tracker, detections, done = Tracker.on_scale_of(engine), [], 0
-        cnn_every = fallback_every(parameters["sample_fps"], job_metadata)
-        decoded = frames(
-            path, parameters["sample_fps"], _limits(services), shrink=engine.yunet_scale
-        )
-        for frame, faces, people in follow_faces(engine, decoded, cnn_every, tracker):
+        followed = _followed(services, model, path, parameters["sample_fps"], tracker)
+        for frame, faces, people in followed:
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
             if stopping is not None and stopping.is_set():
@@ -447,6 +444,39 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
         _finish(services, request, job_id, sha, done, results, matches, parameters)
     except FaceledgerError as error:
         _fail(services, request, job_id, error.message)
+    except Exception as error:  # never left IN_PROGRESS by a bug: failed, and logged
+        log.exception("video job %s failed", job_id)
+        reason = f"an internal error ({type(error).__name__}); the server log has the details"
+        _fail(services, request, job_id, reason)
+
+
+def _followed(
+    services: Services, model: str, path: Path, sample_fps: float | None, tracker: Tracker
+) -> Iterator[tuple[Any, list[Face], list[int]]]:
+    """The video's faces followed with ``model``'s engine, on this process or on the Ray
+    cluster the server is given (``ray_address``)."""
+    settings, engine = services.settings, services.engine_for(model)
+    metadata = probe(path, _limits(services))
+    plan = FramePlan.of(metadata, sample_fps, settings.video_segment_seconds)
+    if not settings.ray_address:
+        decoded = frames(
+            path, sample_fps, _limits(services), shrink=engine.yunet_scale, metadata=metadata
+        )
+        return follow_faces(engine, decoded, tracker, plan)
+    spec = EngineSpec(model, settings.detector, settings.min_face_px, settings.cnn_fallback)
+    return follow_segments(ray_workers(services), spec, path, metadata, sample_fps, tracker, plan)
+
+
+def ray_workers(services: Services) -> RayWorkers:
+    """The server's connection to its Ray cluster, made on first use."""
+
+    def connect() -> RayWorkers:
+        address = services.settings.ray_address
+        workers = RayWorkers(None if address == "local" else address)
+        services.closers.append(workers.close)
+        return workers
+
+    return services.part("ray-workers", connect)
 
 
 def _results(
@@ -703,99 +733,6 @@ def _expected_frames(metadata: Any, sample_fps: float | None) -> int:
     if sample_fps is None:
         return metadata.frames or round(seconds * metadata.frame_rate)
     return max(1, int(seconds * sample_fps) + 1)
-
-
-def follow_faces(
-    engine: FaceEngine,
-    decoded: Iterable[Frame],
-    cnn_every: int,
-    tracker: Tracker,
-    batch: int = 2,
-) -> Iterator[tuple[Frame, list[Face], list[int]]]:
-    """(frame, its faces, each face's track) in order. One thread decodes and detects, frames
-    ``batch`` at a time on the engine's threads (the detectors release the GIL), while this one
-    describes and tracks the frames before: only the faces the tracker needs described are
-    embedded (every face at 5 frames a second; a few times a second per person when every
-    frame is analysed). The CNN fallback for faces the detector misses runs only on every
-    ``cnn_every``-th frame that had none (about one a second: a face missed in one frame is
-    usually found in the next), and YuNet's doubtful boxes are checked once where they stay
-    put (``SeenBoxes``)."""
-    for frame, faces in ahead(_detected(engine, decoded, cnn_every, batch)):
-        needed = tracker.needs_descriptor(frame.timestamp_ms, faces)
-        wanted = [f for f, need in zip(faces, needed, strict=True) if need]
-        described = iter(engine.embed(frame.rgb, wanted) if wanted else [])
-        faces = [next(described) if need else f for f, need in zip(faces, needed, strict=True)]
-        yield frame, faces, tracker.update(frame.timestamp_ms, faces)
-
-
-def _detected(
-    engine: FaceEngine, decoded: Iterable[Frame], cnn_every: int, batch: int
-) -> Iterator[tuple[Frame, list[Face]]]:
-    seen = SeenBoxes()
-    pending: list[Frame] = []
-    number = 0
-    for frame in itertools.chain(decoded, [None]):
-        if frame is not None:
-            pending.append(frame)
-        if pending and (frame is None or len(pending) == batch):
-            found = engine.detect_many(
-                [f.rgb for f in pending],
-                cnn_fallback=False,
-                seen=seen,
-                small=[f.small for f in pending],
-            )
-            for done, faces in zip(pending, found, strict=True):
-                if not faces and number % cnn_every == 0:
-                    faces = engine.detect_many([done.rgb], cnn_fallback=True)[0]
-                number += 1
-                yield done, faces
-            pending.clear()
-
-
-def ahead(items: Iterator[T], depth: int = 4) -> Iterator[T]:
-    """``items`` produced on a thread of its own, up to ``depth`` ahead of the consumer; its
-    exceptions are raised here, in order; a consumer that stops early stops it."""
-    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def hand(kind: str, value: Any) -> bool:
-        """Put one message unless the consumer has gone; whether it was put."""
-        while not stop.is_set():
-            try:
-                handoff.put((kind, value), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not hand("item", item):
-                    return
-            hand("end", None)
-        except BaseException as error:  # handed to the consumer, raised there
-            hand("error", error)
-
-    worker = threading.Thread(target=produce, name="video-frames", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = handoff.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        worker.join(timeout=30)
-
-
-def fallback_every(sample_fps: float | None, metadata: dict[str, Any]) -> int:
-    """Every how many analysed frames a faceless one gets the CNN fallback: once a second."""
-    rate = sample_fps or metadata.get("frame_rate") or 1.0
-    return max(1, round(rate))
 
 
 def _file_sha256(path: Path) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from faceledger.errors import InvalidVideoError
-from faceledger.imaging.video import VideoLimits, frames, probe
+from faceledger.imaging.video import VideoLimits, frames, probe, segments
 from tests.conftest import DATA, require
 
 SOURCE = "short_hamilton_clip.mp4"
@@ -114,3 +114,34 @@ def test_frames_come_with_a_smaller_copy_when_asked(tmp_path, source_frames) -> 
     turned = next(iter(frames(rotated, 5.0, shrink=lambda height, width: 0.5)))
     assert turned.small is not None
     assert turned.small.shape[:2] == (turned.rgb.shape[0] // 2, turned.rgb.shape[1] // 2)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["short_hamilton_clip.mp4", "face-demographics-walking.gif", "one-by-one-person-detection.mp4"],
+)
+@pytest.mark.parametrize("sample_fps", [5.0, 7.0, None])
+def test_segments_decoded_apart_are_the_whole_file_sampled(name, sample_fps) -> None:
+    """What lets a cluster decode a video in pieces: the segments' frames, decoded from the
+    file's bytes in memory, are exactly the frames (times and pixels) the whole file gives."""
+    clip = require(DATA / "videos" / name)
+    metadata = probe(clip)
+    seconds = 2.0 if metadata.duration_ms < 20_000 else 25.0
+    whole = [(f.timestamp_ms, f.rgb) for f in frames(clip, sample_fps)]
+    data = np.fromfile(clip, dtype=np.uint8)
+    spans = segments(metadata, sample_fps, seconds)
+    assert len(spans) >= 2 and spans[0][0] == 0 and spans[-1][1] is None
+    pieces = [
+        (f.timestamp_ms, f.rgb)
+        for span in spans
+        for f in frames(data, sample_fps, span=span, metadata=metadata)
+    ]
+    assert [t for t, _ in pieces] == [t for t, _ in whole]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(pieces, whole, strict=True))
+
+
+def test_a_late_segment_is_decoded_from_a_key_frame_not_the_start() -> None:
+    clip = require(DATA / "videos" / "one-by-one-person-detection.mp4")  # 10 fps, 139 s
+    first = next(frames(clip, None, span=(100_000.0, None)))
+    assert first.timestamp_ms == 100_000
+    assert first.index < 300  # counted from the key frame sought to, not 1000 frames in

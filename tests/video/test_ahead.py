@@ -9,7 +9,7 @@ import pytest
 
 from faceledger.errors import InvalidVideoError
 from faceledger.imaging.video import frames
-from faceledger.service.video import ahead
+from faceledger.service.video_analysis import ahead
 from tests.conftest import DATA, require
 
 CLIP = DATA / "videos" / "one-by-one-person-detection.mp4"

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from faceledger.imaging.video import frames, probe
-from faceledger.service.video import fallback_every, follow_faces
+from faceledger.service.video_analysis import FramePlan, follow_faces
 from faceledger.vision import FaceEngine
 from faceledger.vision.tracking import Tracker
 from faceledger.vision.types import Box
@@ -25,10 +25,10 @@ def follow(engine: FaceEngine, describe_every_ms: int, seconds: float = 3.0):
     path = require(CLIP)
     tracker = Tracker(describe_every_ms=describe_every_ms)
     decoded = (f for f in frames(path, None) if f.timestamp_ms <= seconds * 1000)
-    every = fallback_every(None, {"frame_rate": probe(path).frame_rate})
+    plan = FramePlan.of(probe(path), None, segment_seconds=10)
     rows = [
         (frame.timestamp_ms, face, person)
-        for frame, faces, people in follow_faces(engine, decoded, every, tracker)
+        for frame, faces, people in follow_faces(engine, decoded, tracker, plan)
         for face, person in zip(faces, people, strict=True)
     ]
     return tracker, rows

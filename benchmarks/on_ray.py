@@ -1,14 +1,18 @@
-"""Batch ingest: faces indexed per second by `faceledger index` on one archive, the images
-analysed on 1 and 2 local threads, and as Ray tasks on a local Ray cluster of 1 and 2 CPUs
-(`ray start --head`), side by side in one run.
+"""Work on Ray against the same work on local threads, side by side in one run, on a local
+Ray cluster of 1 and 2 CPUs (`ray start --head`):
 
-    python benchmarks/ray_ingest.py [--images 400]
+- batch ingest: faces indexed per second by `faceledger index` on one archive (local: 1 and 2
+  threads). The archive: the first photo of LFW people, spread over the alphabet (250x250
+  JPEGs, about one face each), indexed into a fresh collection under the default policy with
+  consent on record.
+- a video job: `faceledger video detect` on a clip at 5 sampled frames a second (local: the
+  job's own pipeline), its real-time factor (seconds taken / seconds of video).
 
-The archive: the first photo of LFW people, spread over the alphabet (250x250 JPEGs, about one
-face each). Each run indexes it into a fresh collection of its own data directory under the
-default policy with consent on record, through the CLI, as a user would; the time is the
-whole command (start, planning, analysis, the writes and ledger events), so Ray's start-up and
-worker warm-up are in its figures.
+    python benchmarks/on_ray.py [--images 400] [--video one-by-one-person-detection.mp4]
+
+Each run is the whole CLI command in a data directory of its own, as a user would run it
+(start, planning, analysis, the writes and ledger events), so Ray's start-up and worker
+warm-up are in its figures.
 """
 
 from __future__ import annotations
@@ -60,6 +64,27 @@ def index(photos: Path, folder: Path, *extra: str) -> tuple[float, dict]:
     return elapsed, json.loads(done.stdout)
 
 
+def video_job(clip: Path, folder: Path, *extra: str) -> tuple[float, dict]:
+    env = {**os.environ, "FACELEDGER_DATA_DIR": str(folder / f"data-{time.monotonic_ns()}")}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(BIN / "faceledger"), "video", "detect", str(clip), "--format", "json", *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"video detect failed: {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout)
+    return elapsed, {
+        "seconds": summary["metadata"]["duration_ms"] / 1000,
+        "frames": len({r["timestamp_ms"] for r in summary["results"]}),
+        "persons": len(summary["persons"]),
+        "faces": len(summary["results"]),
+    }
+
+
 def ray_cluster(cpus: int, folder: Path) -> tuple[str, dict[str, str]]:
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
     port = free_port()
@@ -85,22 +110,26 @@ def ray_cluster(cpus: int, folder: Path) -> tuple[str, dict[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=400)
+    parser.add_argument("--video", default="one-by-one-person-detection.mp4")
     args = parser.parse_args()
+    clip = lfw.resolve_lfw_dir().parent / "videos" / args.video
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         photos = archive(folder, args.images)
-        rows = []
+        rows, videos = [], []
         for threads in (1, 2):
             rows.append(
                 (f"local, {threads} thread(s)", *index(photos, folder, "--threads", str(threads)))
             )
+        videos.append(("local (the job's pipeline, 2 cores)", *video_job(clip, folder)))
         for cpus in (1, 2):
             address, env = ray_cluster(cpus, folder)
             os.environ["RAY_AUTH_MODE"] = env["RAY_AUTH_MODE"]
             try:
-                rows.append(
-                    (f"Ray, {cpus} worker CPU(s)", *index(photos, folder, "--ray-address", address))
-                )
+                on_ray = ("--ray-address", address)
+                label = f"Ray, {cpus} worker CPU(s)"
+                rows.append((label, *index(photos, folder, *on_ray)))
+                videos.append((label, *video_job(clip, folder, *on_ray)))
             finally:
                 subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True)
     print(f"\n{args.images} LFW photos, 2 cores\n")
@@ -109,6 +138,17 @@ def main() -> None:
         faces = summary["indexed_faces"]
         print(
             f"| {label} | {summary['images']} | {faces} | {seconds:.1f} | {faces / seconds:.1f} |"
+        )
+    print(f"\n`video detect` {clip.name}, 5 frames a second, segments of 10 s on Ray\n")
+    print(
+        "| analysed on | video s | frames with faces | faces | persons | seconds "
+        "| real-time factor |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for label, seconds, job in videos:
+        print(
+            f"| {label} | {job['seconds']:.1f} | {job['frames']} | {job['faces']} | "
+            f"{job['persons']} | {seconds:.1f} | {seconds / job['seconds']:.2f} |"
         )
 
 
