@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -110,3 +111,17 @@ def test_an_address_where_no_ray_answers_fails_the_job_at_once(tmp_path) -> None
     outcome = run(data_dir, "detect", str(require(VIDEOS / HAMILTON)), ray=nobody)
     assert outcome.returncode == 1
     assert f"cannot reach Ray at {nobody}" in outcome.stderr.replace("\n", "")
+
+
+def test_a_task_lost_beyond_rays_retries_is_an_error_not_a_hang(ray_cluster) -> None:
+    from faceledger.errors import WorkersFailed
+    from faceledger.service.workers import RayWorkers
+
+    workers = RayWorkers(ray_cluster)
+    try:
+        assert workers.name == "Ray (2 CPUs)"
+        assert list(workers.run(divmod, iter([("a", (7, 2))]))) == [("a", (3, 1))]
+        with pytest.raises(WorkersFailed, match="a Ray task failed after its retries"):
+            list(workers.run(os._exit, iter([("dies", (1,))])))  # the worker process exits
+    finally:
+        workers.close()

@@ -110,6 +110,27 @@ def test_a_job_can_be_cancelled(tmp_path) -> None:
         services.close()
 
 
+def test_a_job_that_hits_a_bug_is_failed_not_left_in_progress(tmp_path, monkeypatch) -> None:
+    clip = require(DATA / "videos" / FACENET)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(video, "_followed", broken)
+    services = Services.open(Settings(data_dir=tmp_path))
+    try:
+        job_id = video.start_job(services, LOCAL, "detect", video.VideoSource(clip))
+        deadline = time.monotonic() + 60
+        while video.get_job(services, LOCAL, job_id).job.status == "IN_PROGRESS":
+            assert time.monotonic() < deadline, "the job was left in progress"
+            time.sleep(0.1)
+        job = video.get_job(services, LOCAL, job_id).job
+        assert job.status == "FAILED" and "internal error (RuntimeError)" in job.status_message
+        assert "a bug" not in job.status_message  # details go to the log, not the client
+    finally:
+        services.close()
+
+
 def test_erasure_and_retention_reach_video_results(tmp_path) -> None:
     import datetime as dt
 
