@@ -473,7 +473,9 @@ def ray_workers(services: Services) -> RayWorkers:
     def connect() -> RayWorkers:
         address = services.settings.ray_address
         workers = RayWorkers(None if address == "local" else address)
-        services.closers.append(workers.close)
+        # Closed last (closers run in reverse): after the job pool has stopped its jobs, so a
+        # job the server leaves unfinished stays IN_PROGRESS for the next start.
+        services.closers.insert(0, workers.close)
         return workers
 
     return services.part("ray-workers", connect)

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,48 @@ def test_a_task_lost_beyond_rays_retries_is_an_error_not_a_hang(ray_cluster) -> 
             list(workers.run(os._exit, iter([("dies", (1,))])))  # the worker process exits
     finally:
         workers.close()
+
+
+def test_a_job_on_ray_can_be_cancelled_and_a_stopping_server_leaves_its_job_to_the_next(
+    ray_cluster, tmp_path
+) -> None:
+    from faceledger.config import Settings
+    from faceledger.service import video
+    from faceledger.service.auth import Actor, Role
+    from faceledger.service.common import Request
+    from faceledger.service.context import Services
+    from faceledger.store.schema import VideoJobRow
+
+    clip = require(VIDEOS / "one-by-one-person-detection.mp4")  # 139 s: 14 segments
+    local = Request(Actor("cli:test", Role.LOCAL), purpose="video test")
+    services = Services.open(Settings(data_dir=tmp_path, ray_address=ray_cluster))
+
+    def started(sample_fps: float | None) -> str:
+        job_id = video.start_job(
+            services, local, "detect", video.VideoSource(clip), sample_fps=sample_fps
+        )
+        deadline = time.monotonic() + 120
+        while video.get_job(services, local, job_id).job.frames_done == 0:
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.1)
+        return job_id
+
+    try:
+        cancelled = started(None)
+        video.cancel_job(services, local, cancelled)
+        deadline = time.monotonic() + 60
+        while (job := video.get_job(services, local, cancelled).job).status == "IN_PROGRESS":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert job.status == "FAILED" and "cancelled after" in job.status_message
+        left = started(None)
+    finally:
+        services.close()  # the server stops with the second job under way
+    services = Services.open(Settings(data_dir=tmp_path))
+    try:
+        with services.db.read() as session:
+            row = session.get(VideoJobRow, left)
+            assert row.status == "IN_PROGRESS" and row.runner is None  # free for the next start
+            assert 0 < row.frames_done < 1394
+    finally:
+        services.close()
