@@ -299,6 +299,7 @@ class FaceEngine:
                     seen,
                     heard[index],
                     small[index] if small else None,
+                    crops=False,
                 )
             ]
 
@@ -402,7 +403,10 @@ class FaceEngine:
         seen: SeenBoxes | None = None,
         heard: list[tuple[Box, bool]] | None = None,
         small: np.ndarray | None = None,
+        crops: bool = True,
     ) -> list[tuple[Face, np.ndarray]]:
+        """Each face found and the crop its descriptor is made from (without ``crops``, for
+        callers that describe few of the faces, that of dlib's landmarks only)."""
         fallback = self.cnn_fallback if cnn_fallback is None else cnn_fallback
         points: dict[Box, tuple[Point, ...]] = {}
         if self.detector == "yunet":
@@ -421,8 +425,10 @@ class FaceEngine:
             face, chip = self._locate(rgb, box, score, name)
             if box in points:
                 face = replace(face, keypoints=points[box])
-            if self.recognizer == "sface":
+            if self.recognizer == "sface" and crops:
                 face, chip = self._sface_crop(rgb, face)
+            elif self.recognizer == "sface" and not face.keypoints:
+                face = replace(face, keypoints=self._keypoints_near(rgb, face.box))
             located.append((face, chip))
         return located
 

@@ -12,6 +12,8 @@ descriptors against OpenCV's on real faces.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -108,8 +110,18 @@ def aligned_crop(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     linear, shift = inverse[:, :2], inverse[:, 2]
     # Pillow samples output pixel (x, y) at A(x + 0.5, y + 0.5) with pixel centres at halves.
     offset = shift + 0.5 - linear @ np.array([0.5, 0.5])
-    data = (*linear[0], offset[0], *linear[1], offset[1])
-    image = Image.fromarray(rgb).transform(
+    # Only the part of the image the crop samples (and two pixels more, for the bilinear
+    # neighbours) goes to Pillow: a whole video frame would be copied for each face.
+    corners = np.array([[0, 0], [SIZE, 0], [0, SIZE], [SIZE, SIZE]], dtype=np.float64)
+    reached = corners @ linear.T + offset
+    height, width = rgb.shape[:2]
+    left, top = (max(0, math.floor(v) - 2) for v in reached.min(axis=0))
+    right = min(width, math.ceil(reached[:, 0].max()) + 2)
+    bottom = min(height, math.ceil(reached[:, 1].max()) + 2)
+    if right <= left or bottom <= top:
+        return np.zeros((SIZE, SIZE, 3), np.uint8)  # the crop lies wholly outside the image
+    data = (*linear[0], offset[0] - left, *linear[1], offset[1] - top)
+    image = Image.fromarray(np.ascontiguousarray(rgb[top:bottom, left:right])).transform(
         (SIZE, SIZE), Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR
     )
     return np.asarray(image)
