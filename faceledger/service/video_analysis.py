@@ -40,7 +40,7 @@ class FramePlan:
     # A faceless frame gets the CNN fallback when it is this close after a whole second: about
     # one sampled frame a second (a face missed in one frame is usually found in the next).
     cnn_window_ms: float
-    segment_starts: tuple[float, ...]
+    spans: tuple[tuple[float, float | None], ...]  # the segments (start, end) in ms
 
     @classmethod
     def of(
@@ -48,8 +48,7 @@ class FramePlan:
     ) -> FramePlan:
         period = 1000.0 / metadata.frame_rate if metadata.frame_rate else 100.0
         step = 1000.0 / sample_fps if sample_fps else 0.0
-        starts = tuple(start for start, _ in segments(metadata, sample_fps, segment_seconds))
-        return cls(max(period, step), starts)
+        return cls(max(period, step), tuple(segments(metadata, sample_fps, segment_seconds)))
 
     def cnn_due(self, timestamp_ms: int) -> bool:
         return timestamp_ms % 1000 < self.cnn_window_ms
@@ -85,7 +84,7 @@ def _detected(
     """Each frame's faces, without descriptors. The CNN fallback runs only on faceless frames
     just after a whole second, and YuNet's doubtful boxes are checked once where they stay
     put (``SeenBoxes``), afresh from each segment's start."""
-    boundaries = iter(plan.segment_starts[1:])
+    boundaries = iter(start for start, _ in plan.spans[1:])
     boundary = next(boundaries, None)
     seen = SeenBoxes()
     pending: list[Frame] = []
@@ -153,10 +152,9 @@ def follow_segments(
     describe every face; the descriptors the tracker would not have asked for are dropped, so
     the tracks are the local path's."""
     video = workers.put(np.asarray(np.memmap(path, dtype=np.uint8, mode="r")))
-    spans = list(zip(plan.segment_starts, [*plan.segment_starts[1:], None], strict=True))
     tasks = (
         (number, (spec, video, metadata, sample_fps, span, plan))
-        for number, span in enumerate(spans)
+        for number, span in enumerate(plan.spans)
     )
     for seen in _in_order(workers.run(analyze_segment, tasks)):
         if isinstance(seen, FaceledgerError):
