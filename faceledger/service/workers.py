@@ -124,7 +124,8 @@ def _on_one_cpu(function: Callable[..., Any], *task: Any) -> Any:
 
 
 def _check_reachable(address: str, seconds: float = 5.0) -> None:
-    """Ray retries an address that does not answer for ever; a typo should fail at once."""
+    """Ray keeps retrying an address that does not answer (ten minutes, when tried here);
+    a typo should fail at once."""
     found = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)/?", address)
     if found is None:
         return  # "auto", or a form Ray resolves itself

@@ -1,6 +1,6 @@
 """The workers pixel work is handed to: local threads keep a bounded window and stop what is
 queued when their consumer stops; results come back in order; a Ray address is checked before
-Ray is asked to connect (Ray retries a dead address for ever)."""
+Ray is asked to connect (Ray keeps retrying a dead one)."""
 
 from __future__ import annotations
 
