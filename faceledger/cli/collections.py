@@ -186,7 +186,7 @@ def index(
             collection_cases.describe_collection(services, request, collection_id)
             address = ray_address_of(ray, ray_address)
             workers = (
-                ingest.RayWorkers(None if address == "local" else address)
+                ingest.RayWorkers(address)
                 if address
                 else ingest.LocalWorkers(threads or os.cpu_count() or 1)
             )

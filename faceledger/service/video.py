@@ -471,8 +471,7 @@ def ray_workers(services: Services) -> RayWorkers:
     """The server's connection to its Ray cluster, made on first use."""
 
     def connect() -> RayWorkers:
-        address = services.settings.ray_address
-        workers = RayWorkers(None if address == "local" else address)
+        workers = RayWorkers(services.settings.ray_address)
         # Closed last (closers run in reverse): after the job pool has stopped its jobs, so a
         # job the server leaves unfinished stays IN_PROGRESS for the next start.
         services.closers.insert(0, workers.close)

@@ -137,9 +137,10 @@ def _check_reachable(address: str, seconds: float = 5.0) -> None:
 
 class RayWorkers(_Windowed):
     """Tasks on a Ray cluster: ``address`` of a running one (``host:port``, ``ray://...``,
-    ``auto``), or None for a Ray started in this process. Each task takes one CPU."""
+    ``auto``), or ``local`` for a Ray started in this process (the ``ray_address`` setting's
+    forms). Each task takes one CPU."""
 
-    def __init__(self, address: str | None, window: int | None = None) -> None:
+    def __init__(self, address: str = "local", window: int | None = None) -> None:
         try:
             import ray
         except ImportError:
@@ -149,11 +150,12 @@ class RayWorkers(_Windowed):
         self._ray = ray
         if not ray.is_initialized():
             # A Ray of our own for the run, or a running cluster (which has its own settings).
-            options = {"include_dashboard": False} if address is None else {}
-            if address is not None:
+            own = address == "local"
+            options = {"include_dashboard": False} if own else {}
+            if not own:
                 _check_reachable(address)
             try:
-                ray.init(address=address, log_to_driver=False, **options)
+                ray.init(address=None if own else address, log_to_driver=False, **options)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise ConfigurationError(f"cannot reach Ray at {address}: {error}") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
