@@ -16,7 +16,7 @@ import ipaddress
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from ipaddress import IPv4Network, IPv6Network
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -30,6 +30,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
 
 
 class AddressThrottle:
@@ -38,10 +39,6 @@ class AddressThrottle:
 
     def __init__(self, buckets: TokenBuckets, rate: float) -> None:
         self.buckets, self.rate = buckets, rate
-
-    @property
-    def in_memory(self) -> bool:
-        return self.buckets.in_memory
 
     def exhausted(self, address: str) -> bool:
         return self.buckets.available(address) < 1.0
@@ -52,6 +49,14 @@ class AddressThrottle:
     def retry_after(self, address: str) -> int:
         missing = 1.0 - self.buckets.available(address)
         return max(1, int(missing / self.rate + 0.999))
+
+
+async def drawn(buckets: TokenBuckets, look: Callable[..., T], *args: Any) -> T:
+    """``look(*args)``, a look at ``buckets``: at once when they are in memory, off the event
+    loop when each look is a database round trip (buckets shared by servers)."""
+    if buckets.in_memory:
+        return look(*args)
+    return await run_in_threadpool(look, *args)
 
 
 def client_address(scope: Scope) -> str:
@@ -159,11 +164,7 @@ class RequestGuard:
             scope["client"] = (forwarded, 0)
         address = client_address(scope)
         # Health needs no credentials and writes nothing: it stays answered for monitoring.
-        exhausted = (
-            throttle.exhausted(address)
-            if throttle.in_memory
-            else await run_in_threadpool(throttle.exhausted, address)
-        )
+        exhausted = await drawn(throttle.buckets, throttle.exhausted, address)
         if exhausted and scope.get("path") != "/v1/health":
             wait = await run_in_threadpool(throttle.retry_after, address)
             path = f"{scope.get('method')} {scope.get('path')}"

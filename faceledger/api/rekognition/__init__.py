@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from faceledger.api.deps import charge, refused
+from faceledger.api.guard import drawn
 from faceledger.api.payload import parse_json_object
 from faceledger.errors import (
     AlreadyExistsError,
@@ -135,12 +136,7 @@ async def _handle(http: Request) -> Response:
     except AuthenticationError as error:
         return await _refuse(http, claimed, "unknown", action, error.message, "credentials")
     limiter: RateLimiter = http.app.state.rate_limiter
-    allowed = (
-        limiter.allow(credential.actor.key_id)
-        if limiter.buckets.in_memory
-        else await run_in_threadpool(limiter.allow, credential.actor.key_id)
-    )
-    if not allowed:
+    if not await drawn(limiter.buckets, limiter.allow, credential.actor.key_id):
         return aws_error(
             "ProvisionedThroughputExceededException",
             f"more than {services.settings.aws_rate_limit:g} requests per second "
