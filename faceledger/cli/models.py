@@ -1,16 +1,25 @@
-"""``faceledger models list`` and ``faceledger models build``."""
+"""``faceledger models list``, ``build`` and ``int8-ranges``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from faceledger.cli.audit import fairness_calibration_path
-from faceledger.cli.common import lazy_module, out_console, print_json, reported_errors, to_plain
+from faceledger.cli.common import (
+    lazy_module,
+    out_console,
+    print_json,
+    progress_bar,
+    reported_errors,
+    to_plain,
+)
 from faceledger.config import get_settings
 from faceledger.vision.models import FACE_MODELS, REGISTRY, face_model
 from faceledger.vision.similarity import Calibration
@@ -112,6 +121,40 @@ def build_models(
             highlight=False,
             soft_wrap=True,
         )
+
+
+@app.command("int8-ranges")
+def int8_ranges(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="UTKFace folder. Default: $FACELEDGER_EVAL_DATA/utkface."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the ranges (default: the file shipped in the package)."),
+    ] = None,
+    count: Annotated[int, typer.Option(min=10, max=2000, help="Photos to measure on.")] = 200,
+) -> None:
+    """Measure the activation ranges SFace's int8 graph is quantized with, on UTKFace photos
+    (not LFW, which stays the test). Rebuild the graph and the sface-int8 calibration after."""
+    from faceledger.evaluation.quantization import measure_int8_ranges
+    from faceledger.vision.dnn.sface_int8 import RANGES_SHA256, ranges_path
+
+    settings = get_settings()
+    target = out or ranges_path()
+    with reported_errors(), progress_bar("aligning UTKFace faces") as (set_total, advance):
+        set_total(count)
+        faces = measure_int8_ranges(
+            data or settings.eval_data / "utkface",
+            target,
+            cache_dir=settings.cache_dir,
+            count=count,
+            progress=advance,
+        )
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    out_console.print(f"wrote {target}: activation ranges over {faces} faces", highlight=False)
+    same = "the same as" if digest == RANGES_SHA256 else "NOT the same as"
+    out_console.print(f"SHA-256 {digest}: {same} the ranges this release pins", highlight=False)
 
 
 def _fairness_calibration(recognizer: str) -> dict | None:

@@ -32,6 +32,7 @@ from faceledger.vision.dnn.runtime import (
     OnnxYunetDetector,
     default_threads,
 )
+from faceledger.vision.dnn.sface_int8 import ranges_digest
 from faceledger.vision.dnn.yunet import YunetFace
 from faceledger.vision.models import FACE_MODELS, face_model, get_spec, model_path
 from faceledger.vision.quality import measure_quality, score_to_confidence
@@ -46,9 +47,10 @@ CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 DETECTORS = ("yunet", "hog", "cnn")
 BACKENDS = ("onnx", "dlib")
-# dlib's ResNet (the default; aligned on dlib's 5-point landmarks) or SFace (aligned on YuNet's
-# five points; evaluation only until collections are bound to their model).
-RECOGNIZERS = ("dlib", "sface")
+# dlib's ResNet (aligned on dlib's 5-point landmarks) or SFace, in float32 or int8 (aligned on
+# YuNet's five points).
+RECOGNIZERS = ("dlib", "sface", "sface-int8")
+SFACE_RECOGNIZERS = ("sface", "sface-int8")
 # Detection is sized by the smallest face that must be found, not by the image: by default
 # Rekognition's documented floor, a 40x40 face (in a 1920x1080 image).
 MIN_FACE_PX = 40
@@ -146,7 +148,7 @@ class FaceEngine:
             raise InvalidParameterError("threads must be between 1 and 256")
         if recognizer not in RECOGNIZERS:
             raise InvalidParameterError(f"recognizer must be one of {RECOGNIZERS}")
-        if recognizer == "sface" and backend != "onnx":
+        if recognizer in SFACE_RECOGNIZERS and backend != "onnx":
             raise InvalidParameterError("SFace runs on ONNX Runtime only (backend='onnx')")
         if detector not in DETECTORS:
             raise InvalidParameterError(f"detector must be one of {DETECTORS}, not {detector!r}")
@@ -195,9 +197,10 @@ class FaceEngine:
         # threads per call would only make them fight over the same cores.
         cache = model_cache or get_settings().cache_dir
         # SFace is aligned on YuNet's points: faces found otherwise are looked at again by it.
-        needs_yunet = detector == "yunet" or recognizer == "sface"
+        self._uses_sface = recognizer in SFACE_RECOGNIZERS
+        needs_yunet = detector == "yunet" or self._uses_sface
         self._yunet = OnnxYunetDetector(cache, 1) if needs_yunet else None
-        self._sface = OnnxSface(cache, self.threads) if recognizer == "sface" else None
+        self._sface = OnnxSface(cache, self.threads, recognizer) if self._uses_sface else None
 
     @classmethod
     def for_model(cls, name: str, **options: Any) -> FaceEngine:
@@ -215,6 +218,10 @@ class FaceEngine:
     def fingerprint_for(
         flip_fusion: bool, jitter: int, backend: str = "onnx", recognizer: str = "dlib"
     ) -> str:
+        if recognizer == "sface-int8":
+            key = f"sface-int8|{get_spec('sface').sha256}|{ranges_digest()}|"
+            key += f"{get_spec('yunet').sha256}|flip={flip_fusion}"
+            return hashlib.sha256(key.encode()).hexdigest()[:16]
         if recognizer == "sface":
             key = f"sface|{get_spec('sface').sha256}|{get_spec('yunet').sha256}|flip={flip_fusion}"
             return hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -325,8 +332,8 @@ class FaceEngine:
             here = [
                 f if isinstance(f, Face) else self._locate(rgb, f, 0.0, "given")[0] for f in faces
             ]
-            if self.recognizer == "sface":
-                pairs = [self._sface_crop(rgb, f) for f in here]
+            if self._uses_sface:
+                pairs = [self.sface_crop(rgb, f) for f in here]
                 here = [f for f, _ in pairs]
                 chips += [crop for _, crop in pairs]
             else:
@@ -425,14 +432,14 @@ class FaceEngine:
             face, chip = self._locate(rgb, box, score, name)
             if box in points:
                 face = replace(face, keypoints=points[box])
-            if self.recognizer == "sface" and crops:
-                face, chip = self._sface_crop(rgb, face)
-            elif self.recognizer == "sface" and not face.keypoints:
+            if self._uses_sface and crops:
+                face, chip = self.sface_crop(rgb, face)
+            elif self._uses_sface and not face.keypoints:
                 face = replace(face, keypoints=self._keypoints_near(rgb, face.box))
             located.append((face, chip))
         return located
 
-    def _sface_crop(self, rgb: np.ndarray, face: Face) -> tuple[Face, np.ndarray]:
+    def sface_crop(self, rgb: np.ndarray, face: Face) -> tuple[Face, np.ndarray]:
         """The face (with YuNet's five points, found now when another detector found it) and
         its 112x112 crop aligned for SFace."""
         if not face.keypoints:

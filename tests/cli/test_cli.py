@@ -69,7 +69,7 @@ def test_models_build(tmp_path, monkeypatch) -> None:
         result = invoke("models", "build", "--json")
         assert result.exit_code == 0, result.output
         graphs = {g["model"]: g for g in json.loads(result.stdout)["graphs"]}
-        assert set(graphs) == {"resnet128", "cnn", "yunet", "sface"}
+        assert set(graphs) == {"resnet128", "cnn", "yunet", "sface", "sface-int8"}
         assert all(
             g["path"].startswith(str(tmp_path)) and g["bytes"] > 100_000 for g in graphs.values()
         )
@@ -108,7 +108,7 @@ def test_models_list() -> None:
     assert result.exit_code == 0
     listing = json.loads(result.stdout)
     names = {m["name"] for m in listing["models"]}
-    assert names == {"yunet", "hog", "cnn", "landmarks5", "resnet128", "sface"}
+    assert names == {"yunet", "hog", "cnn", "landmarks5", "resnet128", "sface", "sface-int8"}
     assert listing["calibration"]["thresholds_for_fmr"]["0.0001"] is not None
     worst = listing["fairness_calibration"]["0.001"]  # shipped by `make audit`
     assert worst["threshold"] >= listing["calibration"]["thresholds_for_fmr"]["0.001"]

@@ -135,11 +135,17 @@ def test_matched_scale_pins_each_rate_to_the_reference_similarity() -> None:
 
 
 def test_face_models_are_named_by_recognizer_or_version() -> None:
+    import typing
+
+    from faceledger.config import FaceModelName
     from faceledger.errors import InvalidParameterError
     from faceledger.vision.models import FACE_MODELS, face_model
 
     assert face_model("sface") is face_model("sface-2021dec/1.0")
     assert face_model("dlib").version == "dlib-resnet128-flip/1.0"  # existing collections'
-    assert {m.recognizer for m in FACE_MODELS.values()} == {"dlib", "sface"}
+    assert face_model("sface-int8").version == "sface-2021dec-int8/1.0"
+    assert {m.recognizer for m in FACE_MODELS.values()} == {"dlib", "sface", "sface-int8"}
+    # The names settings and the APIs accept are exactly the registry's.
+    assert set(typing.get_args(FaceModelName)) == {m.recognizer for m in FACE_MODELS.values()}
     with pytest.raises(InvalidParameterError, match="unknown face model"):
         face_model("arcface")

@@ -1,6 +1,7 @@
 """The engine's networks on ONNX Runtime: graphs built from the installed weights on first use
-(dlib's from its own serialization format, YuNet dequantized from its int8 file), cached by the
-source file's SHA-256, and run with a fixed number of threads.
+(dlib's from its own serialization format, YuNet and SFace dequantized from their int8 files,
+SFace's int8 graph quantized from its float one), cached by the source file's SHA-256, and run
+with a fixed number of threads.
 
 Two processes building the same graph at once each write a private temporary file and rename it
 into place; the rename is atomic and both files are identical, so readers never see half a graph.
@@ -18,7 +19,7 @@ import onnx
 import onnxruntime as ort
 
 from faceledger.errors import ModelFileError
-from faceledger.vision.dnn import architectures, mmod, sface, yunet
+from faceledger.vision.dnn import architectures, mmod, sface, sface_int8, yunet
 from faceledger.vision.dnn.graph import build_descriptor_graph, build_mmod_graph
 from faceledger.vision.dnn.reader import DlibNetwork, read_network
 from faceledger.vision.models import get_spec, model_path
@@ -31,7 +32,7 @@ _NETWORKS: dict[str, tuple[Callable[[], list], Callable[[DlibNetwork], onnx.Mode
     "resnet128": (architectures.face_descriptor, build_descriptor_graph),
     "cnn": (architectures.mmod_face_detector, build_mmod_graph),
 }
-BUILDABLE = (*_NETWORKS, "yunet", "sface")
+BUILDABLE = (*_NETWORKS, "yunet", "sface", "sface-int8")
 
 
 def default_threads() -> int:
@@ -45,17 +46,20 @@ def load_network(name: str) -> DlibNetwork:
 
 def graph_path(name: str, cache_dir: Path) -> Path:
     spec = get_spec(name)
-    return cache_dir / "onnx" / f"{name}-{spec.sha256[:16]}-v{BUILDER_VERSION}.onnx"
+    key = f"{spec.sha256[:16]}-v{BUILDER_VERSION}"
+    if name == "sface-int8":  # the activation ranges decide the graph as much as the weights
+        key += f"-r{sface_int8.ranges_digest()[:12]}"
+    return cache_dir / "onnx" / f"{name}-{key}.onnx"
 
 
 def build_graph(name: str, cache_dir: Path, *, force: bool = False) -> Path:
-    """The cached ONNX graph for a registered dlib network, built if missing (or ``force``)."""
+    """The cached ONNX graph of a registered network, built if missing (or ``force``)."""
     if name not in BUILDABLE:
         raise ModelFileError(f"no ONNX graph for model {name!r}; buildable: {BUILDABLE}")
     target = graph_path(name, cache_dir)
     if target.is_file() and not force:
         return target
-    model = _build(name)
+    model = _build(name, cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{name}-", suffix=".tmp")
     try:
@@ -68,7 +72,9 @@ def build_graph(name: str, cache_dir: Path, *, force: bool = False) -> Path:
     return target
 
 
-def _build(name: str) -> onnx.ModelProto:
+def _build(name: str, cache_dir: Path) -> onnx.ModelProto:
+    if name == "sface-int8":
+        return sface_int8.build_sface_int8_graph(onnx.load(str(build_graph("sface", cache_dir))))
     if name == "yunet":
         return yunet.build_yunet_graph(onnx.load(str(model_path(name))))
     if name == "sface":
@@ -153,10 +159,11 @@ class OnnxYunetDetector:
 
 
 class OnnxSface:
-    """SFace: aligned uint8 RGB crops (N, 112, 112, 3) -> (N, 128) unit-length float32."""
+    """SFace: aligned uint8 RGB crops (N, 112, 112, 3) -> (N, 128) unit-length float32.
+    ``graph`` is ``sface`` (float32) or ``sface-int8``."""
 
-    def __init__(self, cache_dir: Path, threads: int) -> None:
-        self._session = open_session("sface", cache_dir, threads)
+    def __init__(self, cache_dir: Path, threads: int, graph: str = "sface") -> None:
+        self._session = open_session(graph, cache_dir, threads)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         vectors = describe_in_batches(self._session, "data", crops, sface.network_input)
