@@ -135,9 +135,11 @@ def main() -> None:
     # end to end, faceledger's defaults (YuNet) on one thread, as a single request runs.
     ours = FaceEngine(detector="hog", upsample=1, threads=threads)
     ours_plain = FaceEngine(detector="hog", upsample=1, flip_fusion=False, threads=threads)
-    # The default face model of new collections (SFace), and dlib's descriptor with and
-    # without flip fusion (the model of collections made before it).
-    default_one_thread = FaceEngine.for_model("sface", cnn_fallback=True, threads=1)
+    # The default face model of new collections, SFace in float32 (the default before int8),
+    # and dlib's descriptor with and without flip fusion (the model of the first collections).
+    default_model = get_settings().face_model
+    default_one_thread = FaceEngine.for_model(default_model, cnn_fallback=True, threads=1)
+    float_sface_one_thread = FaceEngine.for_model("sface", cnn_fallback=True, threads=1)
     dlib_one_thread = FaceEngine.for_model("dlib", cnn_fallback=True, threads=1)
     plain_one_thread = FaceEngine(flip_fusion=False, cnn_fallback=True, threads=1)
     hog_one_thread = FaceEngine(detector="hog", upsample=1, threads=1)
@@ -224,11 +226,19 @@ def main() -> None:
     rows.append(("end to end, HOG, one thread", fr_e2e, rate(fl_end_to_end(hog_one_thread))))
     rows.append(
         (
-            "end to end, defaults (SFace), ONE thread, per request",
+            f"end to end, defaults ({default_model}), ONE thread, per request",
             fr_e2e,
             rate(one_request_at_a_time(default_one_thread)),
         )
     )
+    if default_model != "sface":
+        rows.append(
+            (
+                "  the same, SFace in float32",
+                fr_e2e,
+                rate(one_request_at_a_time(float_sface_one_thread)),
+            )
+        )
     rows.append(
         (
             "  the same, dlib's descriptor with flip fusion",

@@ -1,9 +1,10 @@
-"""dlib's descriptor against SFace (with and without flip fusion) on LFW, for the fairness issue:
-accuracy on LFW view 2, and at each system's own threshold for an overall false match rate of
-1e-3 (all LFW impostor pairs), the false non-match rate and the false match rate within each
-gender and race group (impostor pairs inside the group), with 95 % bootstrap intervals over
-people, as the audit computes them. The groups' labels are the audit's (per-image gender lists,
-a third-party race annotation of 866 people); no label is used for anything but measuring.
+"""dlib's descriptor against SFace (with and without flip fusion, and in int8) on LFW, for the
+fairness issue: accuracy on LFW view 2, and at each system's own threshold for an overall false
+match rate of 1e-3 (all LFW impostor pairs), the false non-match rate and the false match rate
+within each gender and race group (impostor pairs inside the group), with 95 % bootstrap
+intervals over people, as the audit computes them. The groups' labels are the audit's
+(per-image gender lists, a third-party race annotation of 866 people); no label is used for
+anything but measuring.
 
     python benchmarks/recognizers.py [--bootstrap 200] [--out out/recognizers.json]
 """
@@ -30,6 +31,7 @@ SYSTEMS = {
     "dlib": (Pipeline(), distance_to_similarity),
     "sface": (Pipeline(recognizer="sface", flip_fusion=False), None),
     "sface+flip": (Pipeline(recognizer="sface"), None),
+    "sface-int8": (Pipeline(recognizer="sface-int8", flip_fusion=False), None),
 }
 
 

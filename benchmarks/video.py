@@ -131,7 +131,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument(
-        "--model", default=get_settings().face_model, help="Face model: sface (default) or dlib."
+        "--model",
+        default=get_settings().face_model,
+        help="Face model: sface-int8 (the default), sface or dlib.",
     )
     parser.add_argument("--out", type=Path, default=Path("out/video.json"))
     args = parser.parse_args()

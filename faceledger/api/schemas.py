@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from faceledger.config import FaceModelName
 from faceledger.governance.policies import LegalBasis
 from faceledger.service.auth import Actor
 from faceledger.service.common import Request
@@ -39,7 +40,7 @@ class WithPurpose(BaseModel):
 
 class CollectionIn(WithPurpose):
     collection_id: str
-    face_model: Literal["sface", "dlib"] | None = Field(
+    face_model: FaceModelName | None = Field(
         None,
         description="The face model the collection is bound to for life (default: the "
         "server's, FACELEDGER_FACE_MODEL). Searches never compare two models' descriptors.",

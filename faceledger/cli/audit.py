@@ -51,7 +51,9 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
     model: Annotated[
         str | None,
-        typer.Option(help="Face model to audit: sface or dlib (default: FACELEDGER_FACE_MODEL)."),
+        typer.Option(
+            help="Face model to audit: sface-int8, sface or dlib (default: FACELEDGER_FACE_MODEL)."
+        ),
     ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:

@@ -55,8 +55,8 @@ def create(
     model: Annotated[
         str | None,
         typer.Option(
-            help="Face model, kept for the collection's life: sface or dlib "
-            "(default: FACELEDGER_FACE_MODEL, sface)."
+            help="Face model, kept for the collection's life: sface-int8, sface or dlib "
+            "(default: FACELEDGER_FACE_MODEL, sface-int8)."
         ),
     ] = None,
     keep_crops: Annotated[

@@ -40,7 +40,7 @@ UpsampleOpt = Annotated[
 ]
 DetectorOpt = Annotated[str, typer.Option(help="Face detector: yunet, hog or cnn.")]
 RecognizerOpt = Annotated[
-    str, typer.Option(help="Descriptor: dlib (the default) or sface (being evaluated).")
+    str, typer.Option(help="Descriptor: dlib (the default here), sface or sface-int8.")
 ]
 BackendOpt = Annotated[
     Backend, typer.Option(help="Where the networks run: onnx (fast) or dlib (the reference).")

@@ -47,7 +47,7 @@ class AuditOptions:
     subset: bool = False  # fairness and identification on the protocol's images only
     utkface_limit: int | None = None
     gallery_sizes: list[int | None] = field(default_factory=lambda: [100, 300, None])
-    face_model: str = "sface"  # the model audited: "sface", "dlib" or a version
+    face_model: str = "sface-int8"  # the model audited: a recognizer's name or a version
     compare_models: bool = True  # also measure every face model side by side
 
 

@@ -15,6 +15,7 @@ from faceledger.errors import InvalidParameterError
 from faceledger.service import collections, consent, crops, faces, retention, users
 from faceledger.service.common import Request as UseRequest
 from faceledger.vision import Box
+from faceledger.vision.models import FACE_MODELS
 from faceledger.web.console import (
     checked_form,
     data_uri,
@@ -34,7 +35,8 @@ PAGE = 48
 async def collection_list(request: Request) -> Response:
     session = await signed_in(request)
     found = await run_in_threadpool(_collections, request, session)
-    return render(request, "collections.html", session, collections=found)
+    models = [(m.recognizer, m.summary) for m in FACE_MODELS.values()]
+    return render(request, "collections.html", session, collections=found, face_models=models)
 
 
 def _collections(request: Request, session) -> list:  # type: ignore[no-untyped-def]

@@ -39,11 +39,11 @@ def test_collections(rek, admin_rek, gallery) -> None:
     described = check("DescribeCollection", rek.describe_collection(CollectionId="gallery"))
     assert described["FaceCount"] == 12 and described["UserCount"] == 0
     assert described["CollectionARN"].endswith("collection/gallery")
-    # Rekognition's CreateCollection names no model: the server's default (SFace) is used.
-    assert described["FaceModelVersion"] == "sface-2021dec/1.0"
+    # Rekognition's CreateCollection names no model: the server's default (SFace in int8).
+    assert described["FaceModelVersion"] == "sface-2021dec-int8/1.0"
     for i in range(3):
         created = admin_rek.create_collection(CollectionId=f"extra-{i}")
-        assert created["FaceModelVersion"] == "sface-2021dec/1.0"
+        assert created["FaceModelVersion"] == "sface-2021dec-int8/1.0"
     models = {}
     token = None
     while True:
@@ -56,9 +56,9 @@ def test_collections(rek, admin_rek, gallery) -> None:
         if not token:
             break
     assert {"gallery", "extra-0", "extra-1", "extra-2"} <= set(models)
-    assert models["gallery"] == "sface-2021dec/1.0"
+    assert models["gallery"] == "sface-2021dec-int8/1.0"
     listed = check("ListFaces", rek.list_faces(CollectionId="gallery", MaxResults=1))
-    assert listed["FaceModelVersion"] == "sface-2021dec/1.0"
+    assert listed["FaceModelVersion"] == "sface-2021dec-int8/1.0"
     check("DeleteCollection", admin_rek.delete_collection(CollectionId="extra-0"))
     with pytest.raises(rek.exceptions.ResourceNotFoundException):
         rek.describe_collection(CollectionId="extra-0")

@@ -26,7 +26,7 @@ EVENTS = 230
 class NoEngine:
     """Collections need no face engine; this keeps the ledger tests fast."""
 
-    model_version = face_model("sface").version
+    model_version = face_model("sface-int8").version
 
 
 @pytest.fixture(scope="module")

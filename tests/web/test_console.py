@@ -166,8 +166,12 @@ def _walk_through(server, browser, shots: Path, people: list[Person]) -> None:  
     page = admin.go("/console/collections")
     page.get_by_label("Collection id").fill("case-files")
     page.get_by_label("Keep a review crop of each face").select_option("on")
+    models = page.get_by_label("Face model (for the collection's whole life)")
+    assert models.locator("option").count() == 4  # the server's default and three models
+    models.select_option("sface-int8")
     page.get_by_role("button", name="Create", exact=True).click()
     assert "kept (encrypted" in page.content()
+    assert "sface-2021dec-int8/1.0" in page.content()
     tokens = {
         "operator": _issue(admin, "detective", "operator", "investigative-lead"),
         "reviewer1": _issue(admin, "reviewer one", "reviewer", "investigative-lead"),

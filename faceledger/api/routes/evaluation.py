@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from faceledger.api.deps import ActorDep, ServicesDep
+from faceledger.config import FaceModelName
 from faceledger.errors import InvalidParameterError
 from faceledger.service import evaluation
 from faceledger.service.common import Request
@@ -37,7 +38,7 @@ class CompareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pairs: list[PairIn] = Field(min_length=1, max_length=evaluation.MAX_PAIRS)
     purpose: str | None = None
-    face_model: Literal["sface", "dlib"] | None = Field(
+    face_model: FaceModelName | None = Field(
         None, description="The model to score with (default: the server's default model)."
     )
 
