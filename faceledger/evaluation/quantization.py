@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 
 from faceledger.errors import InvalidParameterError
+from faceledger.evaluation.embedder import subject_face
 from faceledger.vision import FaceEngine
 from faceledger.vision.dnn import sface, sface_int8
 from faceledger.vision.dnn.runtime import build_graph
@@ -42,16 +43,9 @@ def measure_int8_ranges(
     crops = []
     for photo in calibration_photos(utkface_dir, count):
         rgb = engine.load(photo)
-        faces = engine.detect(rgb)
-        if faces:
-            height, width = rgb.shape[:2]
-            centred = min(
-                faces,
-                key=lambda f: (
-                    (f.box.center.x - width / 2) ** 2 + (f.box.center.y - height / 2) ** 2
-                ),
-            )
-            crops.append(engine.sface_crop(rgb, centred)[1])
+        subject = subject_face(engine.detect(rgb), rgb.shape[1], rgb.shape[0])
+        if subject is not None:
+            crops.append(engine.sface_crop(rgb, subject)[1])
         if progress:
             progress(1)
     if not crops:

@@ -218,12 +218,13 @@ class FaceEngine:
     def fingerprint_for(
         flip_fusion: bool, jitter: int, backend: str = "onnx", recognizer: str = "dlib"
     ) -> str:
-        if recognizer == "sface-int8":
-            key = f"sface-int8|{get_spec('sface').sha256}|{ranges_digest()}|"
-            key += f"{get_spec('yunet').sha256}|flip={flip_fusion}"
-            return hashlib.sha256(key.encode()).hexdigest()[:16]
-        if recognizer == "sface":
-            key = f"sface|{get_spec('sface').sha256}|{get_spec('yunet').sha256}|flip={flip_fusion}"
+        if recognizer in SFACE_RECOGNIZERS:
+            # The int8 graph is made from the same weights and the shipped activation ranges.
+            ranges = [ranges_digest()] if recognizer == "sface-int8" else []
+            key = "|".join(
+                [recognizer, get_spec("sface").sha256, *ranges, get_spec("yunet").sha256]
+            )
+            key += f"|flip={flip_fusion}"
             return hashlib.sha256(key.encode()).hexdigest()[:16]
         parts = [
             get_spec("resnet128").sha256,
