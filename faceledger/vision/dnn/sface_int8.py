@@ -31,7 +31,7 @@ from faceledger.errors import ModelFileError
 RANGES_FILE = "sface-int8-ranges.json"
 RANGES_SHA256 = "8284a30914393523be2b33924dab04cd0eb53c51faf2f46ca854e4a447830ad0"
 # Activation ranges cut at the 99.999th percentile: min-max ranges, stretched by a few extreme
-# values, cost 0.14 points of LFW (README, "Speed is the price").
+# values, cost 0.14 points of LFW (README, "SFace in int8").
 PERCENTILE = 99.999
 
 
@@ -54,7 +54,7 @@ def fold_batch_norms(model: onnx.ModelProto) -> onnx.ModelProto:
     producer = {out: node for node in graph.node for out in node.output}
     readers = Counter(name for node in graph.node for name in node.input)
     folded: dict[str, onnx.NodeProto] = {}  # BatchNormalization's output -> the new layer
-    dropped: set[str] = set()
+    dropped: set[int] = set()  # ids of the layers and norms the folded layers replace
     for node in graph.node:
         if node.op_type != "BatchNormalization":
             continue
