@@ -139,7 +139,6 @@ def main() -> None:
     # and dlib's descriptor with and without flip fusion (the model of the first collections).
     default_model = get_settings().face_model
     default_one_thread = FaceEngine.for_model(default_model, cnn_fallback=True, threads=1)
-    float_sface_one_thread = FaceEngine.for_model("sface", cnn_fallback=True, threads=1)
     dlib_one_thread = FaceEngine.for_model("dlib", cnn_fallback=True, threads=1)
     plain_one_thread = FaceEngine(flip_fusion=False, cnn_fallback=True, threads=1)
     hog_one_thread = FaceEngine(detector="hog", upsample=1, threads=1)
@@ -236,7 +235,11 @@ def main() -> None:
             (
                 "  the same, SFace in float32",
                 fr_e2e,
-                rate(one_request_at_a_time(float_sface_one_thread)),
+                rate(
+                    one_request_at_a_time(
+                        FaceEngine.for_model("sface", cnn_fallback=True, threads=1)
+                    )
+                ),
             )
         )
     rows.append(

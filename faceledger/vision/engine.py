@@ -32,7 +32,7 @@ from faceledger.vision.dnn.runtime import (
     OnnxYunetDetector,
     default_threads,
 )
-from faceledger.vision.dnn.sface_int8 import ranges_digest
+from faceledger.vision.dnn.sface_int8 import RANGES_SHA256
 from faceledger.vision.dnn.yunet import YunetFace
 from faceledger.vision.models import FACE_MODELS, face_model, get_spec, model_path
 from faceledger.vision.quality import measure_quality, score_to_confidence
@@ -220,7 +220,7 @@ class FaceEngine:
     ) -> str:
         if recognizer in SFACE_RECOGNIZERS:
             # The int8 graph is made from the same weights and the shipped activation ranges.
-            ranges = [ranges_digest()] if recognizer == "sface-int8" else []
+            ranges = [RANGES_SHA256] if recognizer == "sface-int8" else []
             key = "|".join(
                 [recognizer, get_spec("sface").sha256, *ranges, get_spec("yunet").sha256]
             )

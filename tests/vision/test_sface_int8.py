@@ -3,6 +3,7 @@ build, close to the float model on real faces, and as good at telling LFW's pair
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -80,9 +81,11 @@ def test_the_int8_graph_is_the_same_on_every_build(float_graph) -> None:
     again = sface_int8.build_sface_int8_graph(float_graph)
     assert first.SerializeToString() == again.SerializeToString()
     assert sum(node.op_type == "QuantizeLinear" for node in first.graph.node) > 50
-    # The cached graph's name carries the ranges it was quantized with.
+    # The cached graph's name carries the ranges it was quantized with (the shipped file is
+    # the pinned one: a changed file is refused below).
     name = graph_path("sface-int8", Path("/cache")).name
-    assert sface_int8.ranges_digest()[:12] in name
+    shipped = hashlib.sha256(sface_int8.ranges_path().read_bytes()).hexdigest()
+    assert shipped == sface_int8.RANGES_SHA256 and shipped[:12] in name
 
 
 def test_missing_or_changed_ranges_are_a_clear_error(float_graph, tmp_path, monkeypatch) -> None:

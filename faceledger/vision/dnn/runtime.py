@@ -48,7 +48,7 @@ def graph_path(name: str, cache_dir: Path) -> Path:
     spec = get_spec(name)
     key = f"{spec.sha256[:16]}-v{BUILDER_VERSION}"
     if name == "sface-int8":  # the activation ranges decide the graph as much as the weights
-        key += f"-r{sface_int8.ranges_digest()[:12]}"
+        key += f"-r{sface_int8.RANGES_SHA256[:12]}"
     return cache_dir / "onnx" / f"{name}-{key}.onnx"
 
 

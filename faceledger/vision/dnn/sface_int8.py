@@ -6,8 +6,9 @@ package (``data/sface-int8-ranges.json``).
 The ranges were measured once on aligned crops of UTKFace photos, not LFW, so LFW stays a fair
 test of the result (``faceledger models int8-ranges``). Given the same float graph and
 ranges the quantizer writes the same graph, so every installation runs the same numbers;
-tests check it against the float graph on real faces, and the cached graph's name carries
-the ranges' digest.
+tests check it against the float graph on real faces. The cached graph's name, and the
+engine's fingerprint, carry the pinned ranges' digest (:data:`RANGES_SHA256`): a graph is only
+ever built from ranges that match it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -37,13 +37,6 @@ PERCENTILE = 99.999
 
 def ranges_path() -> Path:
     return Path(str(resources.files("faceledger.vision").joinpath(f"data/{RANGES_FILE}")))
-
-
-@lru_cache(maxsize=1)
-def ranges_digest() -> str:
-    """The shipped ranges' SHA-256 ("missing" when the file is): it names cached graphs."""
-    path = ranges_path()
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
 def fold_batch_norms(model: onnx.ModelProto) -> onnx.ModelProto:
