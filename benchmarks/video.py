@@ -4,14 +4,15 @@
 
 For each clip in ../shared/data/videos (or --clips), over its first --seconds:
 - faceledger's job pipeline (sampled frames -> detect and embed -> track), at 5 frames a second
-  and at every frame: seconds of processing per second of video (the real-time factor; below
-  1.0 is faster than the footage plays), on this machine's cores;
+  and at every frame (YuNet looking at whole frames FACELEDGER_VIDEO_SCAN_FPS times a second,
+  and again with every frame looked at whole): seconds of processing per second of video (the
+  real-time factor; below 1.0 is faster than the footage plays), on this machine's cores;
 - the peer's way (face_recognition on each sampled frame: HOG at upsample 1, every face
   embedded and compared with a gallery), at 5 frames a second, as a ratio;
 - recall against an exhaustive reference: every frame through the MMOD CNN at upsample 1 (no
   pixel budget), its faces tracked; the share of those people (tracks) the default job also
-  finds, and how many per-frame reference detections the sampling skipped; faces under 40 px
-  reported apart.
+  finds (at 5 frames a second, and at every frame both ways), and how many per-frame reference
+  detections the sampling skipped; faces under 40 px reported apart.
 Results also go to out/video.json.
 """
 
@@ -42,14 +43,16 @@ def _frames_until(path: Path, fps: float | None, seconds: float, shrink=None):
         print(f"  ({path.name}: {error})", file=sys.stderr)
 
 
-def faceledger_run(engine: FaceEngine, path: Path, fps: float | None, seconds: float):
+def faceledger_run(
+    engine: FaceEngine, path: Path, fps: float | None, seconds: float, scan_fps: float
+):
     """Decoding included: a job's whole cost."""
     started = time.perf_counter()
     decoded = _frames_until(path, fps, seconds, engine.yunet_scale)  # as jobs decode
     tracker = Tracker.on_scale_of(engine)  # as jobs track
     sightings = []
     # the CNN fallback about once a second of video and segments as a job's defaults
-    plan = FramePlan.of(probe(path), fps, Settings().video_segment_seconds)
+    plan = FramePlan.of(probe(path), fps, Settings().video_segment_seconds, scan_fps)
     for frame, faces, people in follow_faces(engine, decoded, tracker, plan):
         sightings += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
     return time.perf_counter() - started, tracker, sightings
@@ -150,11 +153,18 @@ def main() -> None:
             "seconds": seconds,
             "face_model": engine.model_version,
         }
-        took, tracker, sightings = faceledger_run(engine, path, 5.0, seconds)
+        scan = Settings().video_scan_fps
+        took, tracker, sightings = faceledger_run(engine, path, 5.0, seconds, scan)
         row["faceledger_5fps_rtf"] = round(took / seconds, 3)
         row["people_5fps"] = len(tracker.tracks)
-        took_all, _, _ = faceledger_run(engine, path, None, seconds)
+        took_all, every_tracker, every = faceledger_run(engine, path, None, seconds, scan)
         row["faceledger_every_frame_rtf"] = round(took_all / seconds, 3)
+        row["people_every_frame"] = len(every_tracker.tracks)
+        # Every frame with YuNet looking at each one whole: what the scan rate saves.
+        took_whole, whole_tracker, whole = faceledger_run(engine, path, None, seconds, 0.0)
+        row["faceledger_every_frame_whole_rtf"] = round(took_whole / seconds, 3)
+        row["people_every_frame_whole"] = len(whole_tracker.tracks)
+        row["faces_every_frame"], row["faces_every_frame_whole"] = len(every), len(whole)
         gallery = [t.descriptor for t in tracker.tracks if t.descriptor is not None][:20]
         peer = peer_run(path, seconds, gallery or [np.zeros(128)])
         if peer is not None:
@@ -163,6 +173,8 @@ def main() -> None:
         if not args.no_reference:
             ref_tracker, ref_detections = reference(cnn, path, seconds)
             row["recall_vs_cnn_every_frame"] = recall(ref_tracker, ref_detections, sightings)
+            row["recall_every_frame"] = recall(ref_tracker, ref_detections, every)
+            row["recall_every_frame_whole"] = recall(ref_tracker, ref_detections, whole)
         rows.append(row)
         print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -157,6 +157,15 @@ class Settings(BaseSettings):
         "each. Either way, detection starts afresh at each segment's start, so both give the "
         "same results.",
     )
+    video_scan_fps: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=60.0,
+        description="A video job sampled faster than this (every frame, say) has YuNet look "
+        "at whole frames this often, and in the frames between only around the faces of the "
+        "frame before: someone new is found at the next whole look. 0: every sampled frame "
+        "looked at whole.",
+    )
     max_video_bytes: int = Field(
         default=10 * 1024**3, gt=0, description="Largest video file accepted, in bytes."
     )

@@ -163,6 +163,7 @@ def _run(
         "video": file.name,
         "metadata": job.metadata_,
         "sample_fps": sample_fps,
+        "scan_fps": job.parameters.get("scan_fps"),
         "threshold": job.parameters.get("threshold"),
         "review_task_id": job.review_task_id,
         "persons": _persons(results),

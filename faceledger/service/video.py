@@ -113,6 +113,7 @@ def start_job(
         raise InvalidParameterError("a video search needs a collection")
     parameters = {
         "sample_fps": sample_fps,
+        "scan_fps": services.settings.video_scan_fps,
         "threshold_requested": threshold if kind == "search" else None,
         "job_tag": job_tag,
         "role": request.actor.role.value,
@@ -430,7 +431,7 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
         model = model or services.default_model
         engine = services.engine_for(model)
         tracker, detections, done = Tracker.on_scale_of(engine), [], 0
-        followed = _followed(services, model, path, parameters["sample_fps"], tracker)
+        followed = _followed(services, model, path, parameters, tracker)
         for frame, faces, people in followed:
             detections += [(frame.timestamp_ms, p, f) for p, f in zip(people, faces, strict=True)]
             done += 1
@@ -451,13 +452,16 @@ def run_job(services: Services, job_id: str, stopping: threading.Event | None = 
 
 
 def _followed(
-    services: Services, model: str, path: Path, sample_fps: float | None, tracker: Tracker
+    services: Services, model: str, path: Path, parameters: dict[str, Any], tracker: Tracker
 ) -> Iterator[tuple[Any, list[Face], list[int]]]:
     """The video's faces followed with ``model``'s engine, on this process or on the Ray
-    cluster the server is given (``ray_address``)."""
+    cluster the server is given (``ray_address``), at the rates the job was started with."""
     settings, engine = services.settings, services.engine_for(model)
     metadata = probe(path, _limits(services))
-    plan = FramePlan.of(metadata, sample_fps, settings.video_segment_seconds)
+    sample_fps = parameters["sample_fps"]
+    # Jobs queued before the scan rate was a parameter looked at every frame whole.
+    scan_fps = parameters.get("scan_fps", 0.0)
+    plan = FramePlan.of(metadata, sample_fps, settings.video_segment_seconds, scan_fps)
     if not settings.ray_address:
         decoded = frames(
             path, sample_fps, _limits(services), shrink=engine.yunet_scale, metadata=metadata

@@ -13,6 +13,7 @@ start, so where the work ran never changes what was found.
 from __future__ import annotations
 
 import itertools
+import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -31,6 +32,7 @@ from faceledger.vision.tracking import Tracker
 
 T = TypeVar("T")
 DETECT_BATCH = 2  # frames detected at once on the engine's threads
+SCAN_FPS = 5.0  # whole frames looked at a second when more frames than that are sampled
 
 
 @dataclass(frozen=True)
@@ -41,17 +43,32 @@ class FramePlan:
     # one sampled frame a second (a face missed in one frame is usually found in the next).
     cnn_window_ms: float
     spans: tuple[tuple[float, float | None], ...]  # the segments (start, end) in ms
+    # Sampled faster than SCAN_FPS, YuNet looks at the whole frame every scan_ms (the first
+    # frame at or after each multiple) and, in the frames between, only around the faces of
+    # the frame before: someone new is found at the next whole look. 0: every frame whole.
+    scan_ms: float = 0.0
 
     @classmethod
     def of(
-        cls, metadata: VideoMetadata, sample_fps: float | None, segment_seconds: float
+        cls,
+        metadata: VideoMetadata,
+        sample_fps: float | None,
+        segment_seconds: float,
+        scan_fps: float = SCAN_FPS,
     ) -> FramePlan:
         period = 1000.0 / metadata.frame_rate if metadata.frame_rate else 100.0
-        step = 1000.0 / sample_fps if sample_fps else 0.0
-        return cls(max(period, step), tuple(segments(metadata, sample_fps, segment_seconds)))
+        step = max(period, 1000.0 / sample_fps if sample_fps else 0.0)
+        scan = 1000.0 / scan_fps if scan_fps and step < 1000.0 / scan_fps - 1e-6 else 0.0
+        return cls(step, tuple(segments(metadata, sample_fps, segment_seconds)), scan)
 
     def cnn_due(self, timestamp_ms: int) -> bool:
         return timestamp_ms % 1000 < self.cnn_window_ms
+
+    def next_scan(self, timestamp_ms: int) -> float:
+        """When the next whole look is due after one at ``timestamp_ms``."""
+        if not self.scan_ms:
+            return 0.0
+        return (math.floor(timestamp_ms / self.scan_ms) + 1) * self.scan_ms
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,7 @@ def follow_faces(
     describes and tracks the frames before: only the faces the tracker needs described are
     embedded (every face at 5 frames a second; a few times a second per person when every
     frame is analysed)."""
-    for frame, faces in ahead(_detected(engine, decoded, plan)):
+    for frame, faces in ahead(_detected(engine, ahead(iter(decoded)), plan)):
         needed = tracker.needs_descriptor(frame.timestamp_ms, faces)
         wanted = [f for f, need in zip(faces, needed, strict=True) if need]
         described = iter(engine.embed(frame.rgb, wanted) if wanted else [])
@@ -81,15 +98,20 @@ def follow_faces(
 def _detected(
     engine: FaceEngine, decoded: Iterable[Frame], plan: FramePlan
 ) -> Iterator[tuple[Frame, list[Face]]]:
-    """Each frame's faces, without descriptors. The CNN fallback runs only on faceless frames
-    just after a whole second, and YuNet's doubtful boxes are checked once where they stay
-    put (``SeenBoxes``), afresh from each segment's start."""
+    """Each frame's faces, without descriptors. Whole frames are looked at, in pairs, as
+    ``plan.scan_ms`` says, the frames between only around the faces of the frame before. The
+    CNN fallback runs only on faceless whole looks just after a whole second, and YuNet's
+    doubtful boxes are checked once where they stay put (``SeenBoxes``). All of it starts
+    afresh at each segment's start."""
     boundaries = iter(start for start, _ in plan.spans[1:])
     boundary = next(boundaries, None)
     seen = SeenBoxes()
-    pending: list[Frame] = []
+    pending: list[Frame] = []  # whole looks waiting to be run as a pair
+    before: list[Face] | None = None  # the last frame's faces; None at a segment's start
+    scan_due = 0.0
 
     def flush() -> Iterator[tuple[Frame, list[Face]]]:
+        nonlocal before
         found = engine.detect_many(
             [f.rgb for f in pending],
             cnn_fallback=False,
@@ -99,6 +121,7 @@ def _detected(
         for frame, faces in zip(pending, found, strict=True):
             if not faces and plan.cnn_due(frame.timestamp_ms):
                 faces = engine.detect_many([frame.rgb], cnn_fallback=True)[0]
+            before = faces
             yield frame, faces
         pending.clear()
 
@@ -106,12 +129,24 @@ def _detected(
         if boundary is not None and frame.timestamp_ms + 0.5 >= boundary:
             if pending:
                 yield from flush()
-            seen = SeenBoxes()
+            seen, before = SeenBoxes(), None
             while boundary is not None and frame.timestamp_ms + 0.5 >= boundary:
                 boundary = next(boundaries, None)
-        pending.append(frame)
-        if len(pending) == DETECT_BATCH:
+        if before is None or frame.timestamp_ms + 0.5 >= scan_due:
+            scan_due = plan.next_scan(frame.timestamp_ms)
+            pending.append(frame)
+            if len(pending) == DETECT_BATCH:
+                yield from flush()
+            continue
+        if pending:
             yield from flush()
+        assert before is not None
+        if before:
+            near = [[f.box for f in before]]
+            before = engine.detect_many(
+                [frame.rgb], cnn_fallback=False, seen=seen, small=[frame.small], near=near
+            )[0]
+        yield frame, before
     if pending:
         yield from flush()
 

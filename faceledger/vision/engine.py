@@ -33,7 +33,7 @@ from faceledger.vision.dnn.runtime import (
     default_threads,
 )
 from faceledger.vision.dnn.sface_int8 import RANGES_SHA256
-from faceledger.vision.dnn.yunet import YunetFace
+from faceledger.vision.dnn.yunet import YunetFace, regions_around
 from faceledger.vision.models import FACE_MODELS, face_model, get_spec, model_path
 from faceledger.vision.quality import measure_quality, score_to_confidence
 from faceledger.vision.similarity import Calibration
@@ -288,12 +288,15 @@ class FaceEngine:
         cnn_fallback: bool | None = None,
         seen: SeenBoxes | None = None,
         small: Sequence[np.ndarray | None] | None = None,
+        near: Sequence[Sequence[Box] | None] | None = None,
     ) -> list[list[Face]]:
         """:meth:`detect` for many images on ``threads`` threads (no descriptors: a caller
         that needs only some of them asks :meth:`embed` for those). ``seen``: consecutive
         frames of one video, in order; what the CNN check said of a box in the frames before
         holds for a box in about the same place (see :class:`SeenBoxes`). ``small``: each
-        image already scaled for YuNet (by :meth:`yunet_scale`), where the caller has one."""
+        image already scaled for YuNet (by :meth:`yunet_scale`), where the caller has one.
+        ``near``: for an image, YuNet looks only around these boxes (the faces of the frame
+        before), not at the whole image."""
         images = list(images)
         heard: list[list[tuple[Box, bool]]] = [[] for _ in images]
 
@@ -308,6 +311,7 @@ class FaceEngine:
                     heard[index],
                     small[index] if small else None,
                     crops=False,
+                    near=near[index] if near else None,
                 )
             ]
 
@@ -412,13 +416,14 @@ class FaceEngine:
         heard: list[tuple[Box, bool]] | None = None,
         small: np.ndarray | None = None,
         crops: bool = True,
+        near: Sequence[Box] | None = None,
     ) -> list[tuple[Face, np.ndarray]]:
         """Each face found and the crop its descriptor is made from (without ``crops``, for
         callers that describe few of the faces, that of dlib's landmarks only)."""
         fallback = self.cnn_fallback if cnn_fallback is None else cnn_fallback
         points: dict[Box, tuple[Point, ...]] = {}
         if self.detector == "yunet":
-            found = self._run_yunet(rgb, seen, heard, points, small)
+            found = self._run_yunet(rgb, seen, heard, points, small, near)
             if not found and fallback and self._cnn is not None:
                 found = self._within_budget(rgb, self._run_cnn, CNN_MAX_PIXELS, min_upsample=1)
         elif self.detector == "cnn":
@@ -503,10 +508,12 @@ class FaceEngine:
         heard: list[tuple[Box, bool]] | None = None,
         points: dict[Box, tuple[Point, ...]] | None = None,
         small: np.ndarray | None = None,
+        near: Sequence[Box] | None = None,
     ) -> list[tuple[Box, float, str]]:
         """YuNet's faces: sure ones as they are, doubtful ones (YUNET_CONFIRM_FROM up to the
         threshold) where the CNN check agrees, or, in a video, where it agreed with a box in
-        about the same place in the frames just before (``seen``; verdicts go to ``heard``)."""
+        about the same place in the frames just before (``seen``; verdicts go to ``heard``).
+        ``near``: only around these boxes (see :meth:`detect_many`)."""
         assert self._yunet is not None
         height, width = rgb.shape[:2]
         scale = self.yunet_scale(height, width)
@@ -517,8 +524,14 @@ class FaceEngine:
         else:
             scaled = _scaled(rgb, scale)
         sx, sy = width / scaled.shape[1], height / scaled.shape[0]
+        threshold = min(YUNET_CONFIRM_FROM, self.yunet_threshold)
+        if near is None:
+            faces = self._yunet(scaled, threshold)
+        else:
+            boxes = [(b.left / sx, b.top / sy, b.width / sx, b.height / sy) for b in near]
+            faces = self._yunet.near(scaled, regions_around(boxes, *scaled.shape[:2]), threshold)
         found, checked = [], 0
-        for face in self._yunet(scaled, min(YUNET_CONFIRM_FROM, self.yunet_threshold)):
+        for face in faces:
             box = landmark_box(face, sx, sy)
             verdict: bool | None = True
             if face.score < self.yunet_threshold:

@@ -47,7 +47,7 @@ def test_upload_run_and_forget(tmp_path, shared_engine) -> None:
                 break
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert job["status"] == "SUCCEEDED" and job["sample_fps"] == 2
+        assert job["status"] == "SUCCEEDED" and job["sample_fps"] == 2 and job["scan_fps"] == 5.0
         assert job["progress"]["frames_done"] == job["progress"]["frames_total"] == 19
         assert not stored.exists()  # the video is gone once the job ends
         first = client.get(

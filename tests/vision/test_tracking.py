@@ -21,11 +21,11 @@ def engine() -> FaceEngine:
     return FaceEngine(cnn_fallback=True)
 
 
-def follow(engine: FaceEngine, describe_every_ms: int, seconds: float = 3.0):
+def follow(engine: FaceEngine, describe_every_ms: int, seconds: float = 3.0, scan_fps: float = 5.0):
     path = require(CLIP)
     tracker = Tracker(describe_every_ms=describe_every_ms)
     decoded = (f for f in frames(path, None) if f.timestamp_ms <= seconds * 1000)
-    plan = FramePlan.of(probe(path), None, segment_seconds=10)
+    plan = FramePlan.of(probe(path), None, segment_seconds=10, scan_fps=scan_fps)
     rows = [
         (frame.timestamp_ms, face, person)
         for frame, faces, people in follow_faces(engine, decoded, tracker, plan)
@@ -50,6 +50,20 @@ def test_every_frame_followed_with_a_fraction_of_the_descriptors(engine) -> None
     for track, full in zip(sparse.tracks, everyone.tracks, strict=True):
         assert track.best and all(s.face.embedding is not None for s in track.best)
         assert engine.compare(track.descriptor, full.descriptor).similarity > 95
+
+
+def test_every_frame_with_whole_looks_five_times_a_second(engine) -> None:
+    """Between whole looks YuNet looks only around the faces of the frame before: the same
+    people, and nearly every face a whole look at each frame finds, in the same place."""
+    everywhere, whole = follow(engine, describe_every_ms=150, seconds=6.0, scan_fps=0.0)
+    scanned, near = follow(engine, describe_every_ms=150, seconds=6.0)
+    assert len(scanned.tracks) == len(everywhere.tracks)
+    by_time: dict[int, list[Box]] = {}
+    for t, face, _ in whole:
+        by_time.setdefault(t, []).append(face.box)
+    kept = sum(any(face.box.iou(b) >= 0.5 for b in by_time.get(t, [])) for t, face, _ in near)
+    assert kept >= 0.98 * len(near), (kept, len(near))  # nothing found that a whole look misses
+    assert len(near) >= 0.95 * len(whole), (len(near), len(whole))
 
 
 def test_which_faces_need_a_descriptor(engine) -> None:

@@ -140,3 +140,45 @@ def test_turned_faces_in_a_dim_video_frame_are_kept(engine: FaceEngine) -> None:
     faces = engine.detect(frame.rgb)
     assert len(faces) >= 4, [(f.score, f.box) for f in faces]
     assert FaceEngine(detector="hog").detect(frame.rgb) == []
+
+
+def test_regions_around_the_faces_of_the_frame_before() -> None:
+    # Two faces far apart: a region each, grown to 2.5 times the face about its centre.
+    regions = yunet.regions_around([(100, 100, 40, 40), (600, 300, 80, 80)], 720, 1280)
+    assert regions == [(70, 70, 170, 170), (540, 240, 740, 440)]
+    # Cut to the image at its edges; never smaller than 64 px where the image allows.
+    assert yunet.regions_around([(0, 0, 10, 10)], 720, 1280) == [(0, 0, 37, 37)]
+    assert yunet.regions_around([(1270, 710, 10, 10)], 720, 1280) == [(1243, 683, 1280, 720)]
+    # Faces whose regions overlap are looked for in one region around both.
+    assert yunet.regions_around([(100, 100, 40, 40), (150, 100, 40, 40)], 720, 1280) == [
+        (70, 70, 220, 170)
+    ]
+    # A chain of overlaps merges into one, and nothing is left overlapping.
+    chain = [(100 + 45 * i, 100, 40, 40) for i in range(5)]
+    assert yunet.regions_around(chain, 720, 1280) == [(70, 70, 350, 170)]
+    # A crowd: the whole frame.
+    crowd = [(10 * i, 10 * i, 5, 5) for i in range(yunet.MOST_REGIONS + 1)]
+    assert yunet.regions_around(crowd, 720, 1280) == [(0, 0, 1280, 720)]
+
+
+def test_looking_near_faces_finds_them_as_a_whole_look_does(engine: FaceEngine) -> None:
+    """What a video job does between whole looks: YuNet run only around the faces of the frame
+    before finds those faces where a look at the whole frame does, and no one elsewhere."""
+    frames = [
+        f.load() for f in detection.pasted_frames(require(LFW), require(DLIB_FACES / "dogs.jpg"), 3)
+    ]
+    whole = engine.detect_many(frames)
+    assert sum(len(faces) for faces in whole) >= 20
+    near = engine.detect_many(frames, near=[[f.box for f in faces] for faces in whole])
+    for seen, again in zip(whole, near, strict=True):
+        assert len(again) == len(seen)
+        for face in seen:
+            best = max(again, key=lambda f: f.box.iou(face.box))
+            assert best.box.iou(face.box) > 0.8 and best.confidence == pytest.approx(
+                face.confidence, abs=5
+            )
+    # Around one face only: that face, and none of the others.
+    one = engine.detect_many(frames[:1], near=[[whole[0][0].box]])[0]
+    assert len(one) == 1 and one[0].box.iou(whole[0][0].box) > 0.8
+    # Around no face: nothing is looked at.
+    assert engine.detect_many(frames[:1], near=[[]])[0] == []

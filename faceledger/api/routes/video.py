@@ -52,6 +52,7 @@ def job_json(page: video.JobPage) -> dict[str, Any]:
         "video_sha256": job.video_sha256,
         "metadata": job.metadata_,
         "sample_fps": job.parameters.get("sample_fps"),
+        "scan_fps": job.parameters.get("scan_fps"),
         "threshold": job.parameters.get("threshold"),
         "job_tag": job.parameters.get("job_tag"),
         "policy": job.policy,

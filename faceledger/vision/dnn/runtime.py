@@ -157,6 +157,18 @@ class OnnxYunetDetector:
             dict(zip(self._outputs, values, strict=True)), rows, cols, threshold=threshold
         )
 
+    def near(
+        self, rgb: np.ndarray, regions: list[tuple[int, int, int, int]], threshold: float
+    ) -> list[yunet.YunetFace]:
+        """Faces found within ``regions`` (left, top, right, bottom) only, in the image's
+        pixels: each region is run apart, as a small image of its own."""
+        found = [
+            yunet.shifted(face, left, top)
+            for left, top, right, bottom in regions
+            for face in self(rgb[top:bottom, left:right], threshold)
+        ]
+        return yunet.suppressed(found)
+
 
 class OnnxSface:
     """SFace: aligned uint8 RGB crops (N, 112, 112, 3) -> (N, 128) unit-length float32.

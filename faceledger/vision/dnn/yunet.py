@@ -13,6 +13,8 @@ FaceDetectorYN decodes it; tests check our boxes against OpenCV's on real photos
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +27,7 @@ STRIDES = (8, 16, 32)
 ALIGN = 32  # the input is padded to a multiple of the coarsest stride
 # YuNet's five points, in its order (image left/right, the viewer's).
 LANDMARKS = ("eye_right", "eye_left", "nose_tip", "mouth_right", "mouth_left")
+MOST_REGIONS = 24  # faces looked for again one by one; more, and the whole image is looked at
 
 
 @dataclass(frozen=True)
@@ -126,3 +129,67 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
         overlap = inter / (area[best] + area[rest] - inter)
         order = [int(i) for i in rest[overlap <= iou]]
     return kept
+
+
+def regions_around(
+    boxes: Sequence[tuple[float, float, float, float]],
+    height: int,
+    width: int,
+    *,
+    margin: float = 2.5,
+    min_side: int = 64,
+) -> list[tuple[int, int, int, int]]:
+    """Where to look again for faces seen at ``boxes`` (left, top, width, height) a frame ago:
+    each box grown about its centre to ``margin`` times its longer side (at least ``min_side``),
+    cut to the image, and regions that overlap merged until none do, so each face is looked for
+    in one region. Regions are (left, top, right, bottom) in pixels."""
+    if len(boxes) > MOST_REGIONS:
+        return [(0, 0, width, height)]  # a crowd: the whole frame costs less than its parts
+    regions = []
+    for left, top, box_width, box_height in boxes:
+        side = max(min_side, margin * max(box_width, box_height))
+        cx, cy = left + box_width / 2, top + box_height / 2
+        regions.append(
+            (
+                max(0, math.floor(cx - side / 2)),
+                max(0, math.floor(cy - side / 2)),
+                min(width, math.ceil(cx + side / 2)),
+                min(height, math.ceil(cy + side / 2)),
+            )
+        )
+    regions = [r for r in regions if r[2] > r[0] and r[3] > r[1]]
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(regions):
+            for j in range(i + 1, len(regions)):
+                b = regions[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    regions[i] = (
+                        min(a[0], b[0]),
+                        min(a[1], b[1]),
+                        max(a[2], b[2]),
+                        max(a[3], b[3]),
+                    )
+                    del regions[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return regions
+
+
+def shifted(face: YunetFace, dx: float, dy: float) -> YunetFace:
+    """The face as found in a region whose top left corner is at (dx, dy) of the image."""
+    left, top, box_width, box_height = face.box
+    points = tuple((x + dx, y + dy) for x, y in face.landmarks)
+    return YunetFace((left + dx, top + dy, box_width, box_height), face.score, points)
+
+
+def suppressed(faces: list[YunetFace], nms_iou: float = 0.3) -> list[YunetFace]:
+    """Faces found in several regions, without the same face twice, best first."""
+    if len(faces) < 2:
+        return faces
+    boxes = np.array([f.box for f in faces], dtype=np.float64)
+    scores = np.array([f.score for f in faces], dtype=np.float64)
+    return [faces[i] for i in _nms(boxes, scores, nms_iou)]
