@@ -158,25 +158,23 @@ def regions_around(
             )
         )
     regions = [r for r in regions if r[2] > r[0] and r[3] > r[1]]
-    merged = True
-    while merged:
-        merged = False
-        for i, a in enumerate(regions):
-            for j in range(i + 1, len(regions)):
-                b = regions[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    regions[i] = (
-                        min(a[0], b[0]),
-                        min(a[1], b[1]),
-                        max(a[2], b[2]),
-                        max(a[3], b[3]),
-                    )
-                    del regions[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return regions
+    while True:
+        pairs = ((i, j) for i in range(len(regions)) for j in range(i + 1, len(regions)))
+        overlapping = next((p for p in pairs if _overlap(regions[p[0]], regions[p[1]])), None)
+        if overlapping is None:
+            return regions
+        i, j = overlapping
+        other = regions.pop(j)
+        regions[i] = (
+            min(regions[i][0], other[0]),
+            min(regions[i][1], other[1]),
+            max(regions[i][2], other[2]),
+            max(regions[i][3], other[3]),
+        )
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def shifted(face: YunetFace, dx: float, dy: float) -> YunetFace:
