@@ -56,7 +56,8 @@ def faceledger_run(
     plan = FramePlan.of(probe(path), fps, Settings().video_segment_seconds, scan_fps)
     for frame, faces, people in follow_faces(engine, decoded, tracker, plan):
         sightings += [(frame.timestamp_ms, p, f.box) for p, f in zip(people, faces, strict=True)]
-        sightings += [] if faces else [(frame.timestamp_ms, None, None)]  # sampled, no face
+        if not faces:
+            sightings.append((frame.timestamp_ms, None, None))  # sampled, no face
     return time.perf_counter() - started, tracker, sightings
 
 
