@@ -1,6 +1,6 @@
 """Approximate search for large collections: every face's descriptor compressed to 4 bits a
-dimension (faiss's fast-scan product quantizer, 64 bytes a face) is scanned to find candidates,
-and the exact descriptors re-rank them.
+dimension (faiss's fast-scan product quantizer, 64 bytes a face; 4 bits per two dimensions from
+6 M faces) is scanned to find candidates, and the exact descriptors re-rank them.
 
 So every distance, similarity and false match rate reported is exact; only *which* faces are
 found is approximate (recall is measured by ``benchmarks/search.py``). The exact descriptors
@@ -40,13 +40,20 @@ class ApproximateSettings:
     above: int = 200_000  # faces; below, exact search only
     candidates: int = 20  # codes fetched per result asked for, before exact re-ranking
     min_candidates: int = 2_000
+    # At this size and above, codes of half the size: a scan reads every code for every query,
+    # and at 10 M faces reading 64-byte codes alone takes ~19 ms on two cores. Half-size codes
+    # need five times the candidates for the same matches, which costs less there (but more
+    # below ~6 M faces): measured in benchmarks/search.py.
+    compact_above: int = 6_000_000
+    compact_min_candidates: int = 10_000
     train_sample: int = 200_000
     shards: int = 2  # scanned in parallel: one a core
 
 
 class _Codes:
     """The compressed descriptors, in ``shards`` scanned side by side (faiss lets go of the
-    GIL while it scans), and the face each label stands for."""
+    GIL while it scans), and, for each label, the face's row in the exact index (so candidates
+    are re-ranked without looking a face id up)."""
 
     def __init__(self, dimension: int, vectors: np.ndarray, settings: ApproximateSettings) -> None:
         import faiss  # a heavy import, needed only for large collections
@@ -55,65 +62,74 @@ class _Codes:
         if len(vectors) > settings.train_sample:
             rng = np.random.default_rng(0)
             sample = vectors[rng.choice(len(vectors), settings.train_sample, replace=False)]
-        # One 4-bit sub-quantizer per dimension: fast-scan's SIMD lookups, 64 bytes a face.
-        first = faiss.IndexPQFastScan(dimension, dimension, 4)
+        compact = len(vectors) >= settings.compact_above
+        self.min_candidates = (
+            settings.compact_min_candidates if compact else settings.min_candidates
+        )
+        # 4-bit sub-quantizers for fast-scan's SIMD lookups, one a dimension (64 bytes a face)
+        # or one per two (32 bytes); scanned in blocks of 64 codes (faster than 32 here).
+        quantizers = dimension // 2 if compact else dimension
+        first = faiss.IndexPQFastScan(dimension, quantizers, 4, faiss.METRIC_L2, 64)
         first.train(np.ascontiguousarray(sample, dtype=np.float32))
+        self.bytes_per_face = quantizers // 2
         self.shards = [first] + [faiss.clone_index(first) for _ in range(settings.shards - 1)]
         self.shard_labels = [_Growing(np.int64) for _ in self.shards]  # shard row -> label
-        self.face_ids = _Growing(object)  # label -> face id
+        self.rows = _Growing(np.int64)  # label -> the face's row in the exact index
         self.alive = _Growing(bool)  # label -> not deleted or replaced since
-        self.labels: dict[str, int] = {}
+        self.labels: dict[str, int] = {}  # face id -> its newest label
         self._next_shard = 0
 
     @property
     def deleted(self) -> int:
-        return len(self.face_ids) - len(self.labels)
+        return len(self.rows) - len(self.labels)
 
-    def add(self, face_ids: list[str], block: np.ndarray) -> None:
-        """Codes for ``block`` (one float32 row per face id), into the next shard in turn."""
+    def add(self, face_ids: list[str], block: np.ndarray, rows: np.ndarray) -> None:
+        """Codes for ``block`` (one float32 row per face id, each at ``rows`` in the exact
+        index), into the next shard in turn."""
         if not face_ids:
             return
-        start = len(self.face_ids)
+        start = len(self.rows)
+        self.rows.extend(rows)
+        self.alive.extend(np.ones(len(face_ids), dtype=bool))
         for offset, face_id in enumerate(face_ids):
             old = self.labels.get(face_id)
             if old is not None:  # replaced: the old code is never returned again
                 self.alive.values[old] = False
             self.labels[face_id] = start + offset
-        self.face_ids.extend(np.array(face_ids, dtype=object))
-        self.alive.extend(np.ones(len(face_ids), dtype=bool))
         shard = self._next_shard
         self._next_shard = (shard + 1) % len(self.shards)
         self.shard_labels[shard].extend(np.arange(start, start + len(face_ids), dtype=np.int64))
         self.shards[shard].add(np.ascontiguousarray(block, dtype=np.float32))
 
-    def remove(self, face_ids: Iterable[str]) -> None:
-        """Filtered from results at once; the codes stay until the next rebuild."""
+    def remove(self, face_ids: Iterable[str], moves: list[tuple[str, int]]) -> None:
+        """Filtered from results at once (the codes stay until the next rebuild); ``moves``
+        are the exact index's, as its ``remove`` reported them."""
         for face_id in face_ids:
             label = self.labels.pop(face_id, None)
             if label is not None:
                 self.alive.values[label] = False
+        for face_id, row in moves:
+            label = self.labels.get(face_id)
+            if label is not None:
+                self.rows.values[label] = row
 
-    def candidates(self, query: np.ndarray, count: int) -> list[str]:
-        """The ``count`` faces whose codes are nearest ``query`` (fewer once deleted ones are
-        left out)."""
+    def candidates(self, query: np.ndarray, count: int) -> np.ndarray:
+        """The exact index's rows of about ``count`` faces whose codes are nearest ``query``:
+        from each shard its share by size (deleted faces left out)."""
         query = query.reshape(1, -1)
+        total = max(1, len(self.rows))
 
-        def scan(shard: int) -> tuple[np.ndarray, np.ndarray]:
-            distances, rows = self.shards[shard].search(query, count)
-            found = rows[0] >= 0
-            return distances[0][found], self.shard_labels[shard].values[rows[0][found]]
+        def scan(shard: int) -> np.ndarray:
+            share = -(-count * len(self.shard_labels[shard]) // total)
+            rows = self.shards[shard].search(query, max(1, share))[1][0]
+            return self.shard_labels[shard].values[rows[rows >= 0]]
 
         if len(self.shards) == 1:
-            distances, labels = scan(0)
+            labels = scan(0)
         else:
-            parts = list(_scanners().map(scan, range(len(self.shards))))
-            distances = np.concatenate([d for d, _ in parts])
-            labels = np.concatenate([lab for _, lab in parts])
-            if len(labels) > count:
-                keep = np.argpartition(distances, count - 1)[:count]
-                labels = labels[keep]
+            labels = np.concatenate(list(_scanners().map(scan, range(len(self.shards)))))
         labels = labels[self.alive.values[labels]]
-        return self.face_ids.values[labels].tolist()
+        return self.rows.values[labels]
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -190,32 +206,33 @@ class ApproximateIndex:
         face_ids = [f for f, _ in items]
         block = np.stack([v for _, v in items])
         with self._lock:
-            self.exact.add(items)
+            rows = self.exact.add(items)
             if self._codes is not None:
-                self._codes.add(face_ids, block)
+                self._codes.add(face_ids, block, rows)
             if self._journal is not None:
-                self._journal.append(("add", (face_ids, block)))
+                self._journal.append(("add", (face_ids, block, rows)))
         self._maybe_build()
 
     def remove(self, face_ids: Iterable[str]) -> None:
         face_ids = list(face_ids)
         with self._lock:
-            self.exact.remove(face_ids)
+            moves = self.exact.remove(face_ids)
             if self._codes is not None:
-                self._codes.remove(face_ids)
+                self._codes.remove(face_ids, moves)
             if self._journal is not None:
-                self._journal.append(("remove", face_ids))
+                self._journal.append(("remove", (face_ids, moves)))
         self._maybe_build()
 
     def search(self, query: np.ndarray, k: int, max_distance: float) -> list[Neighbor]:
         if self._codes is None or k <= 0:
             return self.exact.search(query, k, max_distance)
         query = np.asarray(query, dtype=np.float32).reshape(self.dimension)
-        wanted = max(self.settings.min_candidates, self.settings.candidates * k)
         with self._lock:  # the codes and the exact descriptors agree while it is held
-            assert self._codes is not None  # codes are only ever swapped for newer ones
-            found = self._codes.candidates(query, wanted)
-            return self.exact.nearest_of(query, found, k, max_distance)
+            codes = self._codes
+            assert codes is not None  # codes are only ever swapped for newer ones
+            wanted = max(codes.min_candidates, self.settings.candidates * k)
+            rows = codes.candidates(query, wanted)
+            return self.exact.nearest_of(query, rows, k, max_distance)
 
     def build(self) -> None:
         """Train and fill the codes from the exact descriptors now, then swap it in with
@@ -226,14 +243,15 @@ class ApproximateIndex:
         try:
             log.info("building an approximate index of %d faces", len(ids))
             codes = _Codes(self.dimension, vectors, self.settings)
-            for start in range(0, len(ids), 100_000):
-                codes.add(ids[start : start + 100_000], vectors[start : start + 100_000])
+            for start in range(0, len(ids), 100_000):  # row i of the snapshot is row i
+                end = min(start + 100_000, len(ids))
+                codes.add(ids[start:end], vectors[start:end], np.arange(start, end))
             with self._lock:
                 for op, change in self._journal or []:
                     if op == "add":
                         codes.add(*change)
                     else:
-                        codes.remove(change)
+                        codes.remove(*change)
                 self._codes = codes
                 self._built_size = len(ids)
                 self.builds += 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Protocol
 
 import numpy as np
@@ -48,13 +47,15 @@ class ExactIndex:
     def __len__(self) -> int:
         return self._size
 
-    def add(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
+    def add(self, items: Iterable[tuple[str, np.ndarray]]) -> np.ndarray:
+        """Adds or replaces each face's descriptor; returns the row each one is in."""
         items = list(items)
+        rows = np.zeros(len(items), dtype=np.int64)
         if not items:
-            return
+            return rows
         with self._lock:
             self._reserve(self._size + len(items))
-            for face_id, vector in items:
+            for number, (face_id, vector) in enumerate(items):
                 vector = np.asarray(vector, dtype=np.float32).reshape(self.dimension)
                 row = self._position.get(face_id)
                 if row is None:
@@ -64,8 +65,14 @@ class ExactIndex:
                     self._position[face_id] = row
                 self._vectors[row] = vector
                 self._norms[row] = float(vector @ vector)
+                rows[number] = row
+        return rows
 
-    def remove(self, face_ids: Iterable[str]) -> None:
+    def remove(self, face_ids: Iterable[str]) -> list[tuple[str, int]]:
+        """Removes the faces; each hole is filled by the last row, so returns the faces that
+        moved, each with its new row, in the order they moved (what keeps row numbers held
+        elsewhere, as the approximate index's, right)."""
+        moves: list[tuple[str, int]] = []
         with self._lock:
             for face_id in face_ids:
                 row = self._position.pop(face_id, None)
@@ -78,8 +85,10 @@ class ExactIndex:
                     self._norms[row] = self._norms[last]
                     self._ids[row] = moved
                     self._position[moved] = row
+                    moves.append((moved, row))
                 self._ids.pop()
                 self._size -= 1
+        return moves
 
     def search(self, query: np.ndarray, k: int, max_distance: float) -> list[Neighbor]:
         """Up to ``k`` nearest faces within ``max_distance``, nearest first."""
@@ -98,18 +107,14 @@ class ExactIndex:
             return [Neighbor(self._ids[i], float(np.sqrt(max(squared[i], 0.0)))) for i in order]
 
     def nearest_of(
-        self, query: np.ndarray, face_ids: list[str], k: int, max_distance: float
+        self, query: np.ndarray, rows: np.ndarray, k: int, max_distance: float
     ) -> list[Neighbor]:
-        """:meth:`search` among ``face_ids`` only (those still in the index), computed the same
-        way: what re-ranks an approximate index's candidates."""
+        """:meth:`search` among the faces in ``rows`` only, computed the same way: what
+        re-ranks an approximate index's candidates (rows it holds as :meth:`add` and
+        :meth:`remove` report them, so no face id is looked up on the way)."""
         query = np.asarray(query, dtype=np.float32).reshape(self.dimension)
         with self._lock:
-            position = self._position
-            try:  # the usual case, all present: looked up in one C-level call
-                rows = np.array(itemgetter(*face_ids)(position) if face_ids else (), np.int64)
-            except KeyError:
-                rows = np.array([position[f] for f in face_ids if f in position], np.int64)
-            rows = rows.reshape(-1)
+            rows = np.asarray(rows, dtype=np.int64).reshape(-1)
             if rows.size == 0 or k <= 0:
                 return []
             squared = self._norms[rows] - 2.0 * (self._vectors[rows] @ query) + float(query @ query)

@@ -42,9 +42,11 @@ def limits() -> dict[int, float]:
     return {s: engine.max_distance(float(s)) for s in (80, 99)}
 
 
-def _both(vectors: np.ndarray) -> tuple[ExactIndex, ApproximateIndex]:
+def _both(vectors: np.ndarray, **settings: int) -> tuple[ExactIndex, ApproximateIndex]:
     exact = ExactIndex()
-    approximate = ApproximateIndex(settings=ApproximateSettings(above=1000, **SMALL))
+    approximate = ApproximateIndex(
+        settings=ApproximateSettings(above=1000, **{**SMALL, **settings})
+    )
     items = [(f"face-{i}", v) for i, v in enumerate(vectors)]
     exact.add(items)
     approximate.add(items)
@@ -53,9 +55,16 @@ def _both(vectors: np.ndarray) -> tuple[ExactIndex, ApproximateIndex]:
     return exact, approximate
 
 
-def test_it_finds_what_exact_search_finds_with_exact_distances(descriptors, limits) -> None:
+@pytest.mark.parametrize("code_bytes", [64, 32])
+def test_it_finds_what_exact_search_finds_with_exact_distances(
+    descriptors, limits, code_bytes
+) -> None:
+    """Both code sizes: 64 bytes a face, and the 32 of very large collections (which fetch
+    five times the candidates)."""
     vectors, _ = descriptors
-    exact, approximate = _both(vectors)
+    compact = {"compact_above": 1000, "compact_min_candidates": 1000} if code_bytes == 32 else {}
+    exact, approximate = _both(vectors, **compact)
+    assert approximate._codes is not None and approximate._codes.bytes_per_face == code_bytes
     found = total = 0
     for query in vectors[:300]:
         for limit in limits.values():
@@ -84,6 +93,40 @@ def test_deleted_faces_are_never_returned_and_new_ones_are_found_at_once(descrip
     assert approximate.search(query, 1, limits[99])[0].face_id == "again"
 
 
+def _each_finds_itself(index: ApproximateIndex, faces: dict[str, np.ndarray]) -> None:
+    """Every face held is the nearest to its own descriptor, at distance 0, and the index
+    holds no other: what fails if a code's row in the exact descriptors went stale."""
+    assert len(index) == len(faces)
+    for face_id, vector in faces.items():
+        nearest = index.search(vector, 1, 0.01)
+        assert [n.face_id for n in nearest] == [face_id]
+        assert nearest[0].distance == pytest.approx(0.0, abs=1e-3)
+
+
+def test_rows_stay_right_through_deletes_and_replacements(descriptors) -> None:
+    """Deleting a face moves the exact index's last row into its hole; the codes re-rank by
+    row, so every move must reach them: deletes from the middle and the end, a face deleted
+    after it moved, faces replaced with another descriptor, before and after a rebuild."""
+    vectors, _ = descriptors
+    index = ApproximateIndex(settings=ApproximateSettings(above=10**9, **SMALL))
+    faces = {f"face-{i}": vectors[i] for i in range(3000)}
+    index.add(faces.items())
+    index.build()
+    rng = np.random.default_rng(1)
+    for round_ in range(3):
+        gone = [f"face-{i}" for i in rng.choice(3000, 300, replace=False)]
+        gone += [f"face-{2999 - round_}", f"face-{2998 - round_}"]  # the rows that moved first
+        index.remove(gone)
+        for face_id in gone:
+            faces.pop(face_id, None)
+        replaced = list(faces)[round_ * 50 : round_ * 50 + 50]
+        index.add((f, vectors[3000 + round_ * 50 + n]) for n, f in enumerate(replaced))
+        faces.update((f, vectors[3000 + round_ * 50 + n]) for n, f in enumerate(replaced))
+        _each_finds_itself(index, faces)
+    index.build()  # rebuilt from the exact rows as they are now
+    _each_finds_itself(index, faces)
+
+
 def test_searches_and_adds_go_on_while_the_codes_are_built(descriptors, limits) -> None:
     vectors, _ = descriptors
     index = ApproximateIndex(settings=ApproximateSettings(above=10**9, **SMALL))
@@ -103,6 +146,9 @@ def test_searches_and_adds_go_on_while_the_codes_are_built(descriptors, limits) 
     for i, v in enumerate(vectors[3000:3500]):  # the changes made meanwhile were replayed
         ids = {n.face_id for n in index.search(v, 3, limits[99])}
         assert (f"late-{i}" in ids) is (i % 2 == 0)
+    faces = {f"face-{i}": v for i, v in enumerate(vectors[:3000])}
+    faces.update((f"late-{i}", v) for i, v in enumerate(vectors[3000:3500]) if i % 2 == 0)
+    _each_finds_itself(index, faces)  # rows moved by the deletes meanwhile reached the codes
 
 
 def test_a_server_restarts_from_its_saved_index_only_when_it_is_in_step(tmp_path, descriptors):
