@@ -123,6 +123,9 @@ def test_rows_stay_right_through_deletes_and_replacements(descriptors) -> None:
         index.add((f, vectors[3000 + round_ * 50 + n]) for n, f in enumerate(replaced))
         faces.update((f, vectors[3000 + round_ * 50 + n]) for n, f in enumerate(replaced))
         _each_finds_itself(index, faces)
+    index.add([("twice", vectors[3900]), ("twice", vectors[3901])])  # the later one holds
+    faces["twice"] = vectors[3901]
+    _each_finds_itself(index, faces)
     index.build()  # rebuilt from the exact rows as they are now
     _each_finds_itself(index, faces)
 
