@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,8 @@ def video_job(clip: Path, folder: Path, *extra: str) -> tuple[float, dict]:
 
 
 def ray_cluster(cpus: int, folder: Path) -> tuple[str, dict[str, str]]:
+    # A token of the run's own unless one is set: `ray start` in token mode needs one.
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
     port = free_port()
     subprocess.run(

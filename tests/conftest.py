@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,11 @@ SAMPLES = DATA / "samples" / "face_recognition"
 EXAMPLES = SAMPLES / "examples"
 DLIB_FACES = DATA / "samples" / "dlib" / "faces"
 LFW = DATA / "lfw"
+
+# The Ray clusters the tests start require a token (token authentication), and Ray remembers the
+# first token a process reads: one for the whole run, in the environment every cluster, client
+# and child process sees, so no test depends on a token left in ~/.ray by an earlier run.
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
 def require(path: Path) -> Path:

@@ -19,8 +19,8 @@ RAY = Path(sys.executable).parent / "ray"
 
 @pytest.fixture
 def ray_cluster(monkeypatch):
-    # The cluster requires its token (~/.ray/auth_token) and the client must send it: Ray's
-    # client side does only in token mode.
+    # The cluster requires its token (the run's RAY_AUTH_TOKEN: tests/conftest.py) and the
+    # client must send it: Ray's client side does only in token mode.
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     pytest.importorskip("ray", reason="the Ray tests need Ray: pip install -e '.[test]'")
     port = free_port()
