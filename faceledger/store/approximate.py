@@ -71,7 +71,6 @@ class _Codes:
         quantizers = dimension // 2 if compact else dimension
         first = faiss.IndexPQFastScan(dimension, quantizers, 4, faiss.METRIC_L2, 64)
         first.train(np.ascontiguousarray(sample, dtype=np.float32))
-        self.bytes_per_face = quantizers // 2
         self.shards = [first] + [faiss.clone_index(first) for _ in range(settings.shards - 1)]
         self.shard_labels = [_Growing(np.int64) for _ in self.shards]  # shard row -> label
         self.rows = _Growing(np.int64)  # label -> the face's row in the exact index
@@ -82,6 +81,10 @@ class _Codes:
     @property
     def deleted(self) -> int:
         return len(self.rows) - len(self.labels)
+
+    @property
+    def bytes_per_face(self) -> int:
+        return int(self.shards[0].code_size)
 
     def add(self, face_ids: list[str], block: np.ndarray, rows: np.ndarray) -> None:
         """Codes for ``block`` (one float32 row per face id, each at ``rows`` in the exact
